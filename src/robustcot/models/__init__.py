@@ -1,0 +1,1 @@
+"""Backends that turn conversations into completions, plus the built-in tiny model."""

@@ -1,0 +1,1 @@
+"""Backend-neutral conversations and the model prompt profiles that produce them."""
