@@ -1,0 +1,116 @@
+"""The ``robustcot`` command. Thin: parse options, call library functions, print results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from robustcot.errors import RobustCoTError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+DEMO_OUT = Path("runs/demo")
+
+
+def _run(overrides: dict, config_file: Path | None, quiet: bool) -> None:
+    from robustcot.analysis.summary import summary_table
+    from robustcot.config import load_eval_config
+    from robustcot.evaluate import run_eval
+
+    try:
+        config = load_eval_config(config_file, overrides)
+        result = run_eval(config, show_progress=not quiet)
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(summary_table(result.metrics, title=f"{config.model} on {config.benchmark}"))
+    what = "nothing left to generate" if result.generated == 0 else f"{result.generated} generations"
+    console.print(f"{what}; run directory: {result.run_dir} (records.parquet, summary.md, run.json)")
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str | None, typer.Option(help="tiny | hf:<hub id or path>")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="benchmark name (see `robustcot benchmarks`)")] = None,
+    limit: Annotated[int | None, typer.Option(help="number of samples")] = None,
+    variants: Annotated[str | None, typer.Option(help="'all' or a comma-separated list")] = None,
+    abstain: Annotated[bool | None, typer.Option("--abstain/--no-abstain", help="also run with an \"I'm not sure\" option")] = None,
+    seed: Annotated[int | None, typer.Option(help="picks synthetic scenes and wrong options")] = None,
+    profile: Annotated[str | None, typer.Option(help="prompt profile")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (re-run to resume)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="requests per backend call")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="generation budget")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="local benchmark files")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Evaluate a model under the perturbation suite and write a run directory."""
+    overrides = {
+        "model": model,
+        "benchmark": benchmark,
+        "limit": limit,
+        "variants": variants,
+        "abstain": abstain,
+        "seed": seed,
+        "profile": profile,
+        "out": out,
+        "batch_size": batch_size,
+        "data_dir": data_dir,
+        "hf.max_new_tokens": max_new_tokens,
+        "hf.device": device,
+        "hf.dtype": dtype,
+    }
+    _run(overrides, config, quiet)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="run directory")] = DEMO_OUT,
+    limit: Annotated[int, typer.Option(help="number of synthetic samples")] = 50,
+) -> None:
+    """The built-in model on the synthetic benchmark with every variant; no download."""
+    _run({"model": "tiny", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}, None, False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the documented columns of records.parquet."""
+    from robustcot.records import schema_markdown
+
+    console.print(schema_markdown(), markup=False)
+
+
+@app.command()
+def benchmarks() -> None:
+    """List the registered benchmarks."""
+    from rich.table import Table
+
+    from robustcot.data.registry import list_benchmarks
+
+    table = Table("name", "description", "source", "licence")
+    for info in list_benchmarks():
+        table.add_row(info.name, info.description, info.source, info.licence)
+    console.print(table)
+
+
+@app.command()
+def profiles() -> None:
+    """List the prompt profiles."""
+    from rich.table import Table
+
+    from robustcot.prompting.profile import list_profiles
+
+    table = Table("name", "answer style", "description")
+    for p in list_profiles():
+        table.add_row(p.name, p.answer_style, p.description)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

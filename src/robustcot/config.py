@@ -1,0 +1,88 @@
+"""Typed settings shared by the CLI, YAML config files and the Python API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from robustcot.errors import ConfigError
+from robustcot.models.hf import HFConfig
+
+
+class EvalConfig(BaseModel):
+    """One evaluation run: which model, which data, which perturbations, where results go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "tiny"
+    """Model spec: ``tiny``, ``hf:<hub id or path>`` (more schemes as backends are registered)."""
+    benchmark: str = "synthetic"
+    """Registered benchmark name (``robustcot benchmarks`` lists them)."""
+    data_dir: Path | None = None
+    """Local copy of the benchmark in its published format; ``None`` uses the adapter's default."""
+    limit: int | None = Field(50, ge=1)
+    """Evaluate the first ``limit`` samples; ``None`` for all."""
+    variants: list[str] = Field(default_factory=lambda: ["all"])
+    """Perturbation variants, or ``all``."""
+    abstain: bool = False
+    """Also run every chosen variant with an extra "I'm not sure" option."""
+    seed: int = 0
+    """Picks synthetic scenes and each sample's wrong option."""
+    profile: str = "default"
+    """Prompt profile name."""
+    out: Path = Path("runs/demo")
+    """Run directory; re-running with the same directory resumes."""
+    batch_size: int = Field(8, ge=1)
+    """Requests per backend call."""
+    hf: HFConfig = Field(default_factory=HFConfig)
+    """transformers backend settings (dtype, device, generation budget, pixels)."""
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    def identity(self, template_version: str) -> dict[str, Any]:
+        """Settings that must stay fixed across resumes of one run directory."""
+        h = self.hf
+        return {
+            "model": self.model,
+            "benchmark": self.benchmark,
+            "seed": self.seed,
+            "profile": self.profile,
+            "template_version": template_version,
+            "max_new_tokens": h.max_new_tokens,
+            "do_sample": h.do_sample,
+            "temperature": h.temperature if h.do_sample else None,
+            "top_p": h.top_p if h.do_sample else None,
+            "min_pixels": h.min_pixels,
+            "max_pixels": h.max_pixels,
+        }
+
+
+def load_eval_config(path: Path | None, overrides: dict[str, Any]) -> EvalConfig:
+    """YAML file values, then explicit overrides (``None`` values mean "not given")."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping, not {type(loaded).__name__}")
+        data.update(loaded)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "." in key:
+            section, field = key.split(".", 1)
+            data.setdefault(section, {})[field] = value
+        else:
+            data[key] = value
+    try:
+        return EvalConfig.model_validate(data)
+    except Exception as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

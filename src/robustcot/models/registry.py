@@ -1,0 +1,59 @@
+"""Model spec strings (``tiny``, ``hf:<id>``, ...) → backends, through a scheme registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from robustcot.errors import ConfigError
+from robustcot.models.base import Backend
+
+BackendFactory = Callable[[str, Any], Backend]
+_FACTORIES: dict[str, BackendFactory] = {}
+#: Spec strings that stand for a whole spec (no ``scheme:`` prefix).
+_ALIASES: dict[str, str] = {}
+
+
+def register_backend(scheme: str, factory: BackendFactory) -> None:
+    """``factory(target, config)`` builds a backend for ``scheme:target`` specs."""
+    _FACTORIES[scheme] = factory
+
+
+def register_alias(name: str, scheme: str) -> None:
+    _ALIASES[name] = scheme
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    if spec in _ALIASES:
+        return _ALIASES[spec], spec
+    scheme, sep, target = spec.partition(":")
+    if not sep or not target:
+        known = ", ".join([*sorted(_ALIASES), *(f"{s}:<model>" for s in sorted(_FACTORIES))])
+        raise ConfigError(f"model spec {spec!r} is not understood; use one of: {known}")
+    if scheme not in _FACTORIES:
+        raise ConfigError(f"unknown backend {scheme!r} in model spec {spec!r}; known: {', '.join(sorted(_FACTORIES))}")
+    return scheme, target
+
+
+def make_backend(spec: str, config: Any) -> Backend:
+    """Build the backend for ``spec`` (``config`` is the run's :class:`~robustcot.config.EvalConfig`)."""
+    scheme, target = parse_spec(spec)
+    return _FACTORIES[scheme](target, config)
+
+
+def _hf(target: str, config: Any) -> Backend:
+    from robustcot.models.hf import HFBackend
+
+    return HFBackend(target, config.hf, name=f"hf:{target}")
+
+
+def _tiny(target: str, config: Any) -> Backend:
+    from robustcot.models.hf import HFBackend
+    from robustcot.models.tiny import ensure_tiny
+
+    return HFBackend(ensure_tiny(), config.hf, name="tiny")
+
+
+register_backend("hf", _hf)
+register_backend("tiny", _tiny)
+register_alias("tiny", "tiny")

@@ -1,0 +1,149 @@
+"""The run directory: append-only result parts, crash-safe resume, one compacted records file.
+
+Layout::
+
+    run.json           config, identity, library versions, model fingerprint, template version
+    parts/NNNNNN.parquet  one file per finished batch, written to a temp name then renamed
+    records.parquet    all rows, deduplicated by key (written by :meth:`RunStore.compact`)
+    summary.md         per-variant metrics
+
+Each batch lands in its own file with an atomic rename, so a SIGKILL loses at most the batch in
+flight and never leaves a torn or duplicated row; nothing already written is ever rewritten
+during a run. Rows are deduplicated on ``key`` with the newest write winning, which is how a
+retried error row replaces the failed one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from robustcot.errors import ConfigError
+from robustcot.records import COLUMNS, SCHEMA
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_table(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts keyed by record columns; missing columns become null) as a schema-typed table."""
+    return pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=SCHEMA)
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.parts_dir = self.path / "parts"
+        self.records_path = self.path / "records.parquet"
+        self.meta_path = self.path / "run.json"
+
+    # -- metadata --------------------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any] | None:
+        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else None
+
+    def open(self, identity: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Create the run or check that an existing one was made with the same identity.
+
+        ``identity`` holds what must not change between resumes (model, benchmark, seed, profile,
+        template version, generation settings); mixing rows from different settings in one
+        directory would make every metric meaningless, so a mismatch is an error.
+        """
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        existing = self.read_meta()
+        if existing is not None:
+            old = existing.get("identity", {})
+            diff = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
+            if diff:
+                detail = "; ".join(f"{k}: run has {a!r}, now {b!r}" for k, (a, b) in diff.items())
+                raise ConfigError(
+                    f"{self.path} holds a run with different settings ({detail}); use another --out directory"
+                )
+            meta = {**existing, **meta, "identity": old}
+        else:
+            meta = {**meta, "identity": identity}
+        self.write_meta(meta)
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(self.meta_path, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
+
+    def update_meta(self, **fields: Any) -> None:
+        meta = self.read_meta() or {}
+        meta.update(fields)
+        self.write_meta(meta)
+
+    # -- rows ------------------------------------------------------------------------------------
+    def _part_files(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("[0-9]*.parquet")) if self.parts_dir.exists() else []
+
+    def append(self, rows: list[dict[str, Any]]) -> Path | None:
+        """Persist one batch of rows as a new part file (atomic)."""
+        if not rows:
+            return None
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        parts = self._part_files()
+        seq = int(parts[-1].stem) + 1 if parts else 0
+        path = self.parts_dir / f"{seq:06d}.parquet"
+        _atomic_write_table(path, rows_to_table(rows))
+        return path
+
+    def table(self) -> pa.Table:
+        """Every row written so far, deduplicated on key (newest wins)."""
+        tables = []
+        if self.records_path.exists():
+            tables.append(pq.read_table(self.records_path, schema=SCHEMA))
+        tables += [pq.read_table(p, schema=SCHEMA) for p in self._part_files()]
+        if not tables:
+            return SCHEMA.empty_table()
+        table = pa.concat_tables(tables)
+        if len(tables) == 1 and not self._part_files():
+            return table
+        keys = table.column("key").to_pylist()
+        last = {k: i for i, k in enumerate(keys)}
+        keep = sorted(last.values())
+        return table.take(pa.array(keep, type=pa.int64()))
+
+    def records(self) -> pd.DataFrame:
+        return self.table().to_pandas()
+
+    def done_keys(self, *, include_errors: bool = False) -> set[str]:
+        """Keys already finished; error rows are not finished, so a re-run retries them."""
+        cols = ["key", "status"]
+        table = self.table().select(cols)
+        keys = table.column("key").to_pylist()
+        if include_errors:
+            return set(keys)
+        statuses = table.column("status").to_pylist()
+        return {k for k, s in zip(keys, statuses, strict=True) if s != "error"}
+
+    def compact(self) -> pa.Table:
+        """Fold parts into ``records.parquet`` (atomic), then remove the folded parts."""
+        parts = self._part_files()
+        table = self.table()
+        if parts or not self.records_path.exists():
+            _atomic_write_table(self.records_path, table)
+            for p in parts:
+                p.unlink(missing_ok=True)
+        return table
