@@ -95,14 +95,23 @@ def _notes(metrics: pd.DataFrame) -> list[str]:
     return notes
 
 
-def summary_table(metrics: pd.DataFrame, title: str) -> Table:
-    """The metrics as a rich table for the terminal."""
+#: Columns kept in the terminal table; the rest stay in summary.md, which has no width limit.
+TERMINAL_HEADERS = (
+    "benchmark", "variant", "abstain", "n", "accuracy [95% CI]", "flip rate",
+    *(_QUADRANT_HEADERS[q] for q in QUADRANTS), "mean H", "mean P(correct)", "AUROC P_base", "errors", "unparsed",
+)
+
+
+def summary_table(metrics: pd.DataFrame, title: str, *, full: bool = False) -> Table:
+    """The metrics as a rich table for the terminal (the key columns unless ``full``)."""
     headers, rows = _cells(metrics)
+    keep = [i for i, h in enumerate(headers) if full or h in TERMINAL_HEADERS]
     table = Table(title=title)
-    for header in headers:
-        table.add_column(header, justify="left" if header in _TEXT_HEADERS else "right")
+    for i in keep:
+        header = headers[i]
+        table.add_column(header, justify="left" if header in _TEXT_HEADERS else "right", no_wrap=header in ("variant", "accuracy [95% CI]"))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
     return table
 
 
