@@ -47,6 +47,7 @@ def eval_command(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="local benchmark files")] = None,
+    judge: Annotated[list[str] | None, typer.Option("--judge", help="LLM judge spec, repeatable")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -62,6 +63,7 @@ def eval_command(
         "out": out,
         "batch_size": batch_size,
         "data_dir": data_dir,
+        "judges": judge or None,
         "hf.max_new_tokens": max_new_tokens,
         "hf.device": device,
         "hf.dtype": dtype,
@@ -76,6 +78,36 @@ def demo(
 ) -> None:
     """The built-in model on the synthetic benchmark with every variant; no download."""
     _run({"model": "tiny", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}, None, False)
+
+
+@app.command()
+def judge(
+    run: Annotated[Path, typer.Argument(help="run directory written by `robustcot eval`")],
+    judges: Annotated[list[str], typer.Option("--judge", help="judge spec (tiny | hf:… | vllm:… | openai:…); repeat for a panel")],
+    cascade: Annotated[bool, typer.Option("--cascade/--no-cascade", help="rule judge settles clear rows")] = True,
+    audit_fraction: Annotated[float, typer.Option(help="share of clear rows also sent to LLM judges")] = 0.1,
+    seed: Annotated[int, typer.Option(help="audit sample and bootstrap seed")] = 0,
+    batch_size: Annotated[int, typer.Option(help="judge prompts per backend call")] = 64,
+) -> None:
+    """Judge think-vs-answer consistency of an existing run with LLM judges; nothing is regenerated."""
+    from robustcot.judges import judge_run
+
+    try:
+        result = judge_run(run, judges, cascade=cascade, audit_fraction=audit_fraction, seed=seed, batch_size=batch_size)
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    stats, overall = result.stats, result.stats["agreement"][0]
+    for j in stats["judges"]:
+        console.print(
+            f"{j['spec']} → {j['column']}: sent {j['requests_sent']}, cached {j['cache_hits']}, unparsed {j['unparsed']}"
+        )
+    console.print(f"routes {stats['cascade']['routes']}; panel {stats['panel']['labels']}")
+    console.print(
+        f"Fleiss κ {overall['kappa']} [{overall['ci_low']}, {overall['ci_high']}], strict {overall['strict']} "
+        f"{overall['note'] or ''}"
+    )
+    console.print(f"wrote {result.run_dir}/records.parquet and judges.json")
 
 
 @app.command()

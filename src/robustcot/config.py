@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
+from robustcot.models.vllm_backend import VLLMConfig
 
 
 class EvalConfig(BaseModel):
@@ -38,7 +39,15 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     """Requests per backend call."""
     hf: HFConfig = Field(default_factory=HFConfig)
-    """transformers backend settings (dtype, device, generation budget, pixels)."""
+    """transformers backend settings (dtype, device, generation budget, pixels); used by ``tiny`` and ``hf:``."""
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig)
+    """vLLM engine and sampling settings; used by ``vllm:``."""
+    judges: list[str] = Field(default_factory=list)
+    """LLM judge specs run after generation (the same as ``robustcot judge``)."""
+    judge_cascade: bool = True
+    """Let the rule judge settle clear rows so LLM judges see only the rest."""
+    judge_audit_fraction: float = Field(0.1, ge=0, le=1)
+    """Share of rule-settled rows also sent to LLM judges, to measure rule/LLM agreement."""
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -47,13 +56,27 @@ class EvalConfig(BaseModel):
 
     def identity(self, template_version: str) -> dict[str, Any]:
         """Settings that must stay fixed across resumes of one run directory."""
-        h = self.hf
         return {
             "model": self.model,
             "benchmark": self.benchmark,
             "seed": self.seed,
             "profile": self.profile,
             "template_version": template_version,
+            **self._generation_identity(),
+        }
+
+    def _generation_identity(self) -> dict[str, Any]:
+        if self.model.startswith("vllm:"):
+            v = self.vllm
+            return {
+                "max_new_tokens": v.max_new_tokens,
+                "temperature": v.temperature,
+                "top_p": v.top_p,
+                "chat_template_kwargs": v.chat_template_kwargs,
+                "mm_processor_kwargs": v.mm_processor_kwargs,
+            }
+        h = self.hf
+        return {
             "max_new_tokens": h.max_new_tokens,
             "do_sample": h.do_sample,
             "temperature": h.temperature if h.do_sample else None,

@@ -81,7 +81,7 @@ def _request(item: WorkItem, profile: PromptProfile) -> GenerationRequest:
     return GenerationRequest(key=item.key, conversation=conv, letters=letters, answer_marker=profile.answer_marker)
 
 
-def _generate_isolating_failures(backend: Backend, requests: list[GenerationRequest]) -> list[Completion]:
+def generate_isolating_failures(backend: Backend, requests: list[GenerationRequest]) -> list[Completion]:
     """Run a batch; if the whole batch raises, retry one by one so one bad request fails alone."""
     try:
         return backend.generate(requests)
@@ -110,7 +110,7 @@ def run_batch(
             rows[item.key] = error_row(item.sample, item.prompt, context, str(exc))
     if ready:
         try:
-            completions = _generate_isolating_failures(backend, [r for _, r in ready])
+            completions = generate_isolating_failures(backend, [r for _, r in ready])
         except Exception as exc:
             completions = [Completion(text="", error=f"generation failed: {type(exc).__name__}: {exc}")]
         for (item, _), completion in zip(ready, completions, strict=True):
@@ -147,6 +147,18 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
         _drive(pending, backend, profile, context, store, config.batch_size, show_progress)
     table = store.compact()
     records = table.to_pandas()
+    if config.judges:
+        from robustcot.judges import judge_run
+
+        backend = None  # release the evaluated model before the judges load theirs
+        records = judge_run(
+            store.path,
+            config.judges,
+            cascade=config.judge_cascade,
+            audit_fraction=config.judge_audit_fraction,
+            seed=config.seed,
+            config=config,
+        ).records
     header = {
         "model": config.model,
         "benchmark": config.benchmark,

@@ -28,7 +28,7 @@ from robustcot.errors import ConfigError
 from robustcot.records import COLUMNS, SCHEMA
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -37,12 +37,18 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_write_table(path: Path, table: pa.Table) -> None:
+def atomic_write_table(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def read_records_file(path: Path) -> pa.Table:
+    """A records file as :data:`SCHEMA` plus any per-judge ``judge_*`` columns a judging pass added."""
+    extra = [f for f in pq.read_schema(path) if f.name.startswith("judge_") and f.name not in SCHEMA.names]
+    return pq.read_table(path, schema=pa.schema([*SCHEMA, *extra]))
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -87,7 +93,7 @@ class RunStore:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(self.meta_path, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
+        atomic_write_bytes(self.meta_path, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
 
     def update_meta(self, **fields: Any) -> None:
         meta = self.read_meta() or {}
@@ -106,18 +112,18 @@ class RunStore:
         parts = self._part_files()
         seq = int(parts[-1].stem) + 1 if parts else 0
         path = self.parts_dir / f"{seq:06d}.parquet"
-        _atomic_write_table(path, rows_to_table(rows))
+        atomic_write_table(path, rows_to_table(rows))
         return path
 
     def table(self) -> pa.Table:
         """Every row written so far, deduplicated on key (newest wins)."""
         tables = []
         if self.records_path.exists():
-            tables.append(pq.read_table(self.records_path, schema=SCHEMA))
+            tables.append(read_records_file(self.records_path))
         tables += [pq.read_table(p, schema=SCHEMA) for p in self._part_files()]
         if not tables:
             return SCHEMA.empty_table()
-        table = pa.concat_tables(tables)
+        table = pa.concat_tables(tables, promote_options="default")
         if len(tables) == 1 and not self._part_files():
             return table
         keys = table.column("key").to_pylist()
@@ -138,12 +144,16 @@ class RunStore:
         statuses = table.column("status").to_pylist()
         return {k for k, s in zip(keys, statuses, strict=True) if s != "error"}
 
+    def replace_records(self, table: pa.Table) -> None:
+        """Atomically replace ``records.parquet`` (a judging pass); call :meth:`compact` first."""
+        atomic_write_table(self.records_path, table)
+
     def compact(self) -> pa.Table:
         """Fold parts into ``records.parquet`` (atomic), then remove the folded parts."""
         parts = self._part_files()
         table = self.table()
         if parts or not self.records_path.exists():
-            _atomic_write_table(self.records_path, table)
+            atomic_write_table(self.records_path, table)
             for p in parts:
                 p.unlink(missing_ok=True)
         return table

@@ -185,6 +185,8 @@ class HFBackend:
         log_norm = torch.stack(recorder.log_norm, dim=1).cpu()  # (B, steps)
         forced: list[tuple[int, AnswerPosition | None]] = []
         for row, req in enumerate(requests):
+            if not req.letters:  # e.g. judge prompts: nothing to read
+                continue
             ids = generated[row]
             pos = locate_answer([self._token_text[t] for t in ids], ids, self.letters, req.answer_marker, req.letters)
             if pos is not None and pos.letter_step is not None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from robustcot.scoring.parse import parse_response
-from robustcot.scoring.rule_judge import judge_rule, quadrant
-
 from robustcot.data.sample import Sample
 from robustcot.models.base import Completion
 from robustcot.perturb.variants import PerturbedPrompt
 from robustcot.prompting.profile import PromptProfile
 from robustcot.records import record_key
+from robustcot.scoring.parse import parse_response
+from robustcot.scoring.rule_judge import judge_rule, quadrant
 from robustcot.scoring.uncertainty import letter_uncertainty
 
 
@@ -22,6 +21,8 @@ def base_row(sample: Sample, pp: PerturbedPrompt, context: dict[str, Any]) -> di
         "sample_id": sample.id,
         "benchmark": sample.benchmark,
         "category": sample.metadata.get("category"),
+        "question": sample.question,
+        "options": list(pp.options),
         "variant": pp.variant,
         "abstain": pp.abstain,
         "n_options": len(pp.options),
