@@ -37,7 +37,7 @@ from robustcot.scoring.parse import parse_response
 from robustcot.scoring.rule_judge import judge_rule, quadrant
 from robustcot.store import rows_to_table
 
-ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "model_outputs" / "items.jsonl"
+ITEMS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real" / "model_outputs" / "items.jsonl"
 NOISE = {"scripted:j1": 0.10, "scripted:j2": 0.15, "scripted:j3": 0.20}
 JUNK = 0.03
 HAND_LABEL = {True: "consistent", False: "inconsistent", None: "no_conclusion"}

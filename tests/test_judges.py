@@ -24,7 +24,7 @@ from robustcot.scoring.parse import parse_response
 from robustcot.scoring.rule_judge import judge_rule, quadrant
 from robustcot.store import RunStore, rows_to_table
 
-ITEMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "model_outputs" / "items.jsonl"
+ITEMS = Path(__file__).parent / "fixtures" / "real" / "model_outputs" / "items.jsonl"
 OPTS = ["red", "blue", "green", "yellow"]
 _THINK_RE = re.compile(r"REASONING:\n<<<\n(.*?)\n>>>", re.DOTALL)
 

@@ -23,6 +23,10 @@ Rules (see ``docs/rule_judge.md`` for the measured behaviour on real outputs):
   text that names a different option (``A. right`` where A is "left"), the text decides: the letter
   is the part a model gets wrong when it copies an option list. Letters outside the options
   (``E`` of four, ``Z``) give no index.
+- ``answer_style`` ``"letter"`` and ``"option_text"`` parse alike (models asked for one often give
+  the other); ``"final_answer"`` takes the answer after the last ``Final Answer:`` outside the think
+  (the reasoning before it is the think when there are no think tags), and falls back to
+  ``<answer>`` tags when the marker is missing.
 - Status precedence: ``empty`` > ``unclosed_think`` > ``no_answer_tag`` > ``unparseable`` > ``ok``;
   ``answer_index`` is still filled when an option was identified under a non-``ok`` status.
 """
@@ -30,7 +34,6 @@ Rules (see ``docs/rule_judge.md`` for the measured behaviour on real outputs):
 from __future__ import annotations
 
 import re
-import string
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +42,6 @@ from typing import Literal
 
 AnswerStyle = Literal["letter", "option_text", "final_answer"]
 ParseStatus = Literal["ok", "no_answer_tag", "unclosed_think", "empty", "unparseable"]
-
-_LETTERS = string.ascii_uppercase
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ def _option_keys(token_lists: list[list[str]]) -> list[list[str]]:
     distinctive part only ("The clock is red."). If one option breaks the template (an appended
     "I'm not sure"), the template is taken from the others and that option keeps its full text.
     """
+    if len(token_lists) < 2:
+        return token_lists
     candidates = [(None, *_common_affixes(token_lists))]
     if len(token_lists) >= 3 and candidates[0][1] + candidates[0][2] == 0:
         for out in range(len(token_lists)):
@@ -164,7 +167,7 @@ def _option_keys(token_lists: list[list[str]]) -> list[list[str]]:
     if pre + suf == 0:
         return token_lists
     keys = [t if i == out else t[pre : len(t) - suf] for i, t in enumerate(token_lists)]
-    return token_lists if any(not k for k in keys) else keys
+    return token_lists if any(t and not k for t, k in zip(token_lists, keys, strict=True)) else keys
 
 
 # A text mention: (start, end, option index, whether the whole option text matched).
@@ -188,14 +191,14 @@ class OptionMatcher:
         out = []
         for m in self.text_re.finditer(low, start, len(low) if end is None else end):
             if is_word_start(low, m.start()):
-                surface = m.group()
-                option, full = self.surfaces.get(surface) or self.surfaces[normalise(surface)]
-                out.append((m.start(), m.end(), option, full))
+                found = self.surfaces.get(m.group()) or self.surfaces.get(normalise(m.group()))
+                if found is not None:  # None when an apostrophe separated two words ("ice'cream")
+                    out.append((m.start(), m.end(), *found))
         return out
 
     def letter_index(self, letter: str) -> int | None:
         """0-based index of an option letter, None when the question has no such option."""
-        i = ord(letter) - ord("A")
+        i = ord(letter) - ord("A") if len(letter) == 1 else -1
         return i if 0 <= i < self.n else None
 
     def text_option(self, text: str) -> int | None:
@@ -221,23 +224,22 @@ class OptionMatcher:
 @lru_cache(maxsize=4096)
 def _matcher(options: tuple[str, ...]) -> OptionMatcher:
     token_lists = [normalise(o).split() for o in options]
-    if any(not t for t in token_lists):
-        raise ValueError(f"an option has no words: {options!r}")
     surfaces: dict[str, tuple[int, bool]] = {}
     ambiguous: set[str] = set()
     for i, (full, key) in enumerate(zip(token_lists, _option_keys(token_lists), strict=True)):
         for words, is_full in ((full, True), (key, full == key)):
             s = " ".join(words)
+            if not s:
+                continue  # an option of punctuation only can be named by its letter alone
             if s in surfaces and surfaces[s][0] != i:
                 ambiguous.add(s)
             elif s not in surfaces or is_full:
                 surfaces[s] = (i, is_full)
     for s in ambiguous:
         del surfaces[s]
-    # Longest first: at one position the regex takes the first alternative that matches, so
-    # "whipping cream" wins over "cream" and a full option over its key.
-    spellings = {tuple(v) for s in surfaces for v in _spellings(s.split())}
-    text_re = re.compile(f"(?:{word_trie_pattern([list(v) for v in spellings])})(?![\\w'’])")
+    spellings = [list(v) for v in {tuple(v) for s in surfaces for v in _spellings(s.split())}]
+    alternation = word_trie_pattern(spellings) if spellings else "(?!)"
+    text_re = re.compile(f"(?:{alternation})(?![\\w'’])")
     return OptionMatcher(n=len(options), text_re=text_re, surfaces=surfaces)
 
 
@@ -253,9 +255,9 @@ def clear_option_cache() -> None:
 
 # --------------------------------------------------------------------------- answer text
 
-_MARKUP_RE = re.compile(r"[*`]+|<\|[^<>|\s]{1,40}\|>")
+_MARKUP_RE = re.compile(r"[*`]+")
 _LEAD_MARKER_RE = re.compile(
-    r"^\s*(?:(?:the\s+)?(?:final\s+|correct\s+|best\s+)?answer(?:\s+is)?\s*[:：]?|option|choice)\s*",
+    r"^\s*(?:(?:the\s+)?(?:final\s+|correct\s+|best\s+)?answer\b(?:\s+is\b)?\s*[:：]?|(?:option|choice)\b)\s*",
     re.IGNORECASE,
 )
 # A letter answer: "A", "(B)", "[C]", "C.", "C)", "C: text", "C. text". A letter followed by a
@@ -273,20 +275,23 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def answer_index(answer_text: str, options: Sequence[str], style: AnswerStyle = "letter") -> int | None:
-    """Option index named by an answer's text, or None when none is identified unambiguously."""
+def answer_index(answer_text: str, options: Sequence[str]) -> int | None:
+    """Option index named by an answer's text, or None when none is identified unambiguously.
+
+    Letter and option-text answers are read alike whatever the prompt asked for: a model told to
+    answer with a letter still often copies the option text, and the other way round.
+    """
     matcher = option_matcher(options)
-    text = _LEAD_MARKER_RE.sub("", _MARKUP_RE.sub("", answer_text), count=1)
-    line = _first_line(text)
+    bare = answer_text.strip()
+    if len(bare) == 1 and bare.isascii() and bare.isalpha():  # the usual case, "B"
+        exact = matcher.surfaces.get(bare.lower())
+        return exact[0] if exact is not None else matcher.letter_index(bare.upper())
+    line = _first_line(_LEAD_MARKER_RE.sub("", _MARKUP_RE.sub("", answer_text), count=1))
     if not line:
         return None
     exact = matcher.surfaces.get(normalise(line))
     if exact is not None:
         return exact[0]
-    if style == "option_text":
-        by_text = matcher.text_option(line)
-        if by_text is not None:
-            return by_text
     m = _LETTER_ANSWER_RE.match(line)
     if m is None:
         return matcher.text_option(line)
@@ -306,7 +311,7 @@ _TAG_RE = re.compile(r"<\s*(/?)\s*(think|answer)\s*>", re.IGNORECASE)
 _SPECIAL_TOKEN_RE = re.compile(r"<\|[^<>|\s]{1,40}\|>")
 _MANGLED_ANSWER_OPEN_RE = re.compile(r"^[ \t]*<?[ \t]*answer[ \t]*>?[ \t]*:?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _FALLBACK_MARKER_RE = re.compile(r"\b(?:final\s+)?answer\s*(?:is\b|[:：])", re.IGNORECASE)
-_FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*[:：]", re.IGNORECASE)
+_FINAL_ANSWER_RE = re.compile(r"[*_#]*\s*final\s+answer[\s*_]*[:：]", re.IGNORECASE)
 
 _OUT, _THINK = 0, 1
 
@@ -431,7 +436,7 @@ def _structure(text: str) -> _Structure:
     return _Structure(think, top, nested, "".join(outside), unclosed)
 
 
-def _fallback_answer(after_think: str, options: Sequence[str], style: AnswerStyle) -> tuple[str, int] | None:
+def _fallback_answer(after_think: str, options: Sequence[str]) -> tuple[str, int] | None:
     """An explicit answer written outside any tag, or None. Never a guess from prose."""
     text = after_think.strip()
     if not text:
@@ -439,11 +444,11 @@ def _fallback_answer(after_think: str, options: Sequence[str], style: AnswerStyl
     marker = _last_match(_FALLBACK_MARKER_RE, text)
     if marker is not None:
         snippet = text[marker.end() :].strip()
-        index = answer_index(snippet, options, style)
+        index = answer_index(snippet, options)
         if index is not None:
             return snippet, index
     if "\n" not in text:
-        index = answer_index(text, options, style)
+        index = answer_index(text, options)
         if index is not None:
             return text, index
     return None
@@ -453,10 +458,12 @@ def parse_response(
     response: str, options: Sequence[str], *, prefill: str = "", answer_style: AnswerStyle = "letter"
 ) -> ParsedResponse:
     """Parse ``prefill + response`` into think, answer text, answer index and status."""
-    text = _SPECIAL_TOKEN_RE.sub("", prefill + response)
+    text = prefill + response
+    if "<|" in text:  # chat-template special tokens leaking into the decoded text
+        text, response = _SPECIAL_TOKEN_RE.sub("", text), _SPECIAL_TOKEN_RE.sub("", response)
     parts = _structure(text)
     think = parts.think
-    if not _SPECIAL_TOKEN_RE.sub("", response).strip():
+    if not response.strip():
         return ParsedResponse(think, None, None, "empty")
 
     answer_text: str | None = None
@@ -470,14 +477,14 @@ def parse_response(
         answer_text = (parts.top_answers or parts.nested_answers)[-1].strip()
 
     if answer_text is not None:
-        index = answer_index(answer_text, options, answer_style)
+        index = answer_index(answer_text, options)
         status: ParseStatus = "unparseable" if index is None else "ok"
         if parts.unclosed:
             status = "unclosed_think"
         return ParsedResponse(think, answer_text, index, status)
     if parts.unclosed:
         return ParsedResponse(think, None, None, "unclosed_think")
-    fallback = _fallback_answer(parts.after_think, options, answer_style)
+    fallback = _fallback_answer(parts.after_think, options)
     if fallback is None:
         return ParsedResponse(think, None, None, "no_answer_tag")
     return ParsedResponse(think, fallback[0], fallback[1], "no_answer_tag")

@@ -30,9 +30,9 @@ this keeps the judge at tens of thousands of responses per second on one core.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from robustcot.scoring.parse import (
     OptionMatcher,
@@ -87,8 +87,9 @@ _CUE_WORDS = {
 }
 _CUES = {cue.replace("_", " "): kind for kind, cues in _CUE_WORDS.items() for cue in cues.split()}
 _CUE_TRIE = word_trie_pattern([cue.split() for cue in _CUES])
-_CUE_RE = re.compile(rf" (?:(?<=[,;.] )|(?:{_CUE_TRIE})(?![\w'’]))")
-_CUE_AT_START_RE = re.compile(rf"(?:{_CUE_TRIE})(?![\w'’])")
+_CUE_WORD = rf"(?:{_CUE_TRIE})(?![\w'’])"
+_CUE_RE = re.compile(rf" (?:(?<=[,;.] )(?:{_CUE_WORD})?|{_CUE_WORD})")
+_CUE_AT_START_RE = re.compile(_CUE_WORD)
 _MARK_KINDS = {",": "comma", ";": "clause", ".": "clause"}
 _CONTRACTED_NOT = ("n't", "n’t")
 _LETTER_RE = re.compile(r"[A-Z](?![\w'’\-])")
@@ -100,7 +101,8 @@ _ANCHOR_BEFORE_RE = re.compile(
 )
 _ANCHOR_WINDOW = 32
 _BARE_AFTER_RE = re.compile(
-    r"[ \t]*(?:\n|[.,:;)\]!?\"*]|$|(?:is|are|was|were|must|should|seems?|would|could|can|might|may|and|or|nor)\b)"
+    r"[ \t]*(?:\n|[.,:;)\]!?\"*]|$|(?:is|are|was|were|must|should|seems?|would|could|can|might|may|and|or|nor"
+    r"|fits?|matches|looks|appears|applies|describes|remains)\b)"
 )
 _LABEL_GAP_RE = re.compile(r"[\s.:)\-–—\"'*]*")
 _LIST_GAP_BEFORE_RE = re.compile(r"[\s)\]\"'*]*")
@@ -146,6 +148,11 @@ def _letter_mentions(think: str, n: int, start: int, end: int) -> list[tuple[int
     return out
 
 
+def _text_first(mention: tuple[int, int, int, bool | None]) -> tuple[int, bool]:
+    """Sort key: by position, an option's text before a letter at the same place."""
+    return mention[0], mention[3] is None
+
+
 def _mentions(think: str, low: str, matcher: OptionMatcher, start: int, end: int) -> list[_Mention]:
     """Option mentions in ``think[start:end]`` in order, a letter label merged with the option
     text right after it.
@@ -159,7 +166,8 @@ def _mentions(think: str, low: str, matcher: OptionMatcher, start: int, end: int
         return [(s, e, o, False) for s, e, o, _ in texts]
     found: list[_Mention] = []
     last_letter: tuple[int, int, int] | None = None
-    for s, e, option, full in sorted([*texts, *((s, e, o, None) for s, e, o in letters)]):
+    merged = sorted([*texts, *((s, e, o, None) for s, e, o in letters)], key=_text_first)
+    for s, e, option, full in merged:
         if full is None:  # a letter
             if found and s < found[-1][1]:
                 continue  # inside an option's own text
@@ -186,20 +194,27 @@ class _Chunk:
     mentions: list[_Mention] = field(default_factory=list)
 
 
+def _cue_kind(low: str, cue: str, end: int) -> str:
+    """Kind of a cue word. "No," / "no:" is an interjection that turns to a new clause ("Hmm, no:
+    the answer is A"), not a negation of what follows."""
+    if cue == "no" and low[end : end + 1] in (",", ":", ";", ".", "!"):
+        return "clause"
+    return _CUES[" ".join(cue.split())]
+
+
 def _cues(low: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """(start, end, kind) of every clause, chunk, negation and "also" cue in a sentence, in order."""
     found = []
     if start == 0:
         m = _CUE_AT_START_RE.match(low, 0, end)
         if m is not None:
-            found.append((0, m.end(), _CUES[" ".join(m.group().split())]))
+            found.append((0, m.end(), _cue_kind(low, m.group(), m.end())))
     for m in _CUE_RE.finditer(low, max(start - 1, 0), end):
         p = m.start()
-        if m.end() == p + 1:  # the space after a mark
-            if p - 1 >= start:
-                found.append((p - 1, p, _MARK_KINDS[low[p - 1]]))
-        else:
-            found.append((p + 1, m.end(), _CUES[" ".join(m.group().split())]))
+        if p > start and low[p - 1] in _MARK_KINDS:  # the space after a mark
+            found.append((p - 1, p, _MARK_KINDS[low[p - 1]]))
+        if m.end() > p + 1:
+            found.append((p + 1, m.end(), _cue_kind(low, m.group()[1:], m.end())))
     for mark in _CONTRACTED_NOT:
         i = low.find(mark, start, end)
         while i != -1:
@@ -273,35 +288,47 @@ def _propagate_negation(think: str, chunks: list[_Chunk]) -> None:
             last_named = chunk
 
 
-def _sentence_event(
-    think: str, low: str, start: int, end: int, mentions: list[_Mention]
-) -> tuple[str, int | None, set[int]]:
-    """(kind, option, rejected) of one sentence; kind is conclusion, hedge or none.
+class _Event(NamedTuple):
+    """What one sentence contributes: a conclusion, a hedge, or nothing but rejections.
+
+    ``also`` marks a conclusion phrased as an addition ("B is also possible"), which only holds if
+    it repeats the conclusion before it.
+    """
+
+    kind: Literal["conclusion", "hedge", "none"]
+    option: int | None
+    rejected: set[int]
+    also: bool = False
+
+
+def _sentence_event(think: str, low: str, start: int, end: int, mentions: list[_Mention]) -> _Event:
+    """The sentence's last clause event.
 
     Each clause that names options after rejections are removed is an event: one option a
-    conclusion, two or more a hedge; the sentence's last event is its result.
+    conclusion, two or more a hedge, as is "also" naming a second option after the sentence
+    concluded a first.
     """
     cues = _cues(low, start, end)
     if not cues:  # one chunk: the options it names decide
         named = {m[2] for m in mentions}
-        return ("conclusion", mentions[0][2], set()) if len(named) == 1 else ("hedge", None, set())
+        return _Event("conclusion", mentions[0][2], set()) if len(named) == 1 else _Event("hedge", None, set())
     chunks = _chunks(think, start, end, mentions, cues)
     _propagate_negation(think, chunks)
     rejected = {m[2] for chunk in chunks if chunk.negated for m in chunk.mentions}
-    kind, option, concluded = "none", None, None
+    event, concluded = _Event("none", None, rejected), None
     clause, named, also = 0, [], False
     for chunk in [*chunks, _Chunk(-1, True, end, end)]:  # the sentinel flushes the last clause
         if chunk.clause != clause:
             if len(named) >= 2 or (named and also and concluded not in (None, named[0])):
-                kind, option = "hedge", None
+                event = _Event("hedge", None, rejected)
             elif named:
-                kind, option = "conclusion", named[0]
-                concluded = option
+                event = _Event("conclusion", named[0], rejected, also and concluded is None)
+                concluded = named[0]
             clause, named, also = chunk.clause, [], False
         also = also or chunk.also
         if not chunk.negated:
             named.extend(m[2] for m in chunk.mentions if m[2] not in rejected and m[2] not in named)
-    return kind, option, rejected
+    return event
 
 
 def _restated(mentions: list[_Mention]) -> int | None:
@@ -311,10 +338,11 @@ def _restated(mentions: list[_Mention]) -> int | None:
     return None
 
 
-def think_conclusion(think: str, options: Sequence[str]) -> int | None:
-    """The option the think finally concludes, or None for no conclusion (see module rules)."""
-    if not think:
-        return None
+def _events_backwards(think: str, options: Sequence[str]) -> Iterator[_Event]:
+    """Sentence events from the last sentence to the first, found only as far as they are read.
+
+    Sentences naming no option are skipped, as are lines restating the option list.
+    """
     matcher = option_matcher(options)
     low = lower_same_length(think).replace("\n", " ")
     spans = _sentence_spans(think)
@@ -325,23 +353,32 @@ def think_conclusion(think: str, options: Sequence[str]) -> int | None:
             found[k] = _mentions(think, low, matcher, *spans[k]) if 0 <= k < len(spans) else []
         return found[k]
 
-    def restated(k: int) -> int | None:
-        return _restated(mentions_of(k))
-
-    rejected_later: set[int] = set()
     for k in range(len(spans) - 1, -1, -1):
         mentions = mentions_of(k)
         if not mentions:
             continue
         here = _restated(mentions)
-        if here is not None and any(restated(j) not in (None, here) for j in (k - 1, k + 1)):
+        if here is not None and any(_restated(mentions_of(j)) not in (None, here) for j in (k - 1, k + 1)):
             continue  # part of a copied option list
-        kind, option, rejected = _sentence_event(think, low, *spans[k], mentions)
-        if kind == "conclusion":
-            return None if option in rejected_later else option
-        if kind == "hedge":
+        yield _sentence_event(think, low, *spans[k], mentions)
+
+
+def think_conclusion(think: str, options: Sequence[str]) -> int | None:
+    """The option the think finally concludes, or None for no conclusion (see module rules)."""
+    if not think:
+        return None
+    events = _events_backwards(think, options)
+    rejected_later: set[int] = set()
+    for event in events:
+        if event.kind == "hedge" or event.option in rejected_later:
             return None
-        rejected_later |= rejected
+        if event.kind == "conclusion":
+            if event.also:
+                earlier = next((e for e in events if e.kind != "none"), None)
+                if earlier is not None and earlier.option != event.option:
+                    return None  # "A is right. B is also right.": two candidates
+            return event.option
+        rejected_later |= event.rejected
     return None
 
 
