@@ -72,7 +72,7 @@ def test_forced_readout_matches_direct_forward(tiny_backend):
     for letter in ("A", "B"):
         ids = tiny_backend.letters.variants[letter]
         expected = torch.logsumexp(logp[ids], 0).item()
-        assert out.letter_logprobs[letter] == pytest.approx(expected, abs=0.05)
+        assert out.letter_logprobs[letter] == pytest.approx(expected, abs=1e-4)
     assert sum(math.exp(v) for v in out.letter_logprobs.values()) < 1.0
 
 
@@ -94,7 +94,7 @@ def test_generation_readout_equals_forward_at_letter_step(tiny_backend):
         logp = torch.log_softmax(tiny_backend.model(**inputs).logits[0, -1].float(), -1)
     expected = {c: torch.logsumexp(logp[tiny_backend.letters.variants[c]], 0).item() for c in ("A", "B")}
     for c in ("A", "B"):
-        assert out.letter_logprobs[c] == pytest.approx(expected[c], abs=5e-3)
+        assert out.letter_logprobs[c] == pytest.approx(expected[c], abs=1e-4)
 
 
 def test_fingerprint_identifies_weights(tiny_backend):
@@ -117,5 +117,5 @@ def test_processor_without_torchvision_uses_pil_image_processor(tiny_path):
 def test_hf_backend_rejects_template_that_drops_prefill(tiny_path):
     backend = HFBackend(tiny_path, HFConfig(max_new_tokens=2))
     backend.processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
-    with pytest.raises(ValueError, match="altered the prefill"):
+    with pytest.raises(ValueError, match="request 'a': the chat template (altered|cannot continue) the prefill"):
         backend.render(_req("a", "Q", "red", prefill="<think>x"))

@@ -83,3 +83,10 @@ def test_letter_logprobs_sum_variants_and_uncertainty(vocab):
 
 def test_uncertainty_none_without_mass():
     assert letter_uncertainty({"A": float("-inf")}, ["A", "B"]) is None
+
+
+def test_prefill_ending_with_marker_puts_the_answer_at_step_zero(tok, vocab):
+    texts, ids = _tokens(tok, " B</answer>")
+    pos = locate_answer(texts, ids, vocab, "<answer>", ["A", "B"], prefill="<think>x</think><answer>")
+    assert pos.cut == 0 and pos.tail == "" and texts[pos.letter_step].strip() == "B"
+    assert locate_answer(texts, ids, vocab, "<answer>", ["A", "B"], prefill="<think>x") is None

@@ -109,12 +109,17 @@ class HFBackend:
         """Chat-template the conversation; a prefill is continued, never closed."""
         conv = request.conversation
         prefill = conv.prefill
-        text = self.processor.apply_chat_template(
-            conv.messages(image_placeholder=""),
-            tokenize=False,
-            add_generation_prompt=not prefill,
-            continue_final_message=bool(prefill),
-        )
+        try:
+            text = self.processor.apply_chat_template(
+                conv.messages(image_placeholder=""),
+                tokenize=False,
+                add_generation_prompt=not prefill,
+                continue_final_message=bool(prefill),
+            )
+        except ValueError as exc:
+            if not prefill:
+                raise
+            raise ValueError(f"request {request.key!r}: the chat template cannot continue the prefill: {exc}") from exc
         if prefill and not text.endswith(prefill):
             raise ValueError(
                 f"request {request.key!r}: the chat template altered the prefill; the rendered prompt "
@@ -188,7 +193,9 @@ class HFBackend:
             if not req.letters:  # e.g. judge prompts: nothing to read
                 continue
             ids = generated[row]
-            pos = locate_answer([self._token_text[t] for t in ids], ids, self.letters, req.answer_marker, req.letters)
+            texts = [self._token_text[t] for t in ids]
+            prefill = req.conversation.prefill or ""
+            pos = locate_answer(texts, ids, self.letters, req.answer_marker, req.letters, prefill=prefill)
             if pos is not None and pos.letter_step is not None:
                 step = pos.letter_step
                 completions[row].letter_logprobs = letter_logprobs(
@@ -222,6 +229,12 @@ class HFBackend:
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
         extra = self._vision_inputs_for_rows(inputs, requests, rows)
+        if "mm_token_type_ids" in inputs:  # marks image positions for M-RoPE; continuations are text
+            types = []
+            for (row, _), seq in zip(forced, seqs, strict=True):
+                prompt_types = inputs["mm_token_type_ids"][row][attention[row].bool()].tolist()
+                types.append([0] * (width - len(seq)) + prompt_types + [0] * (len(seq) - len(prompt_types)))
+            extra["mm_token_type_ids"] = torch.tensor(types, device=self.device)
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, **extra).logits[:, -1].float()
         log_norm = torch.logsumexp(logits, dim=-1).cpu()

@@ -78,13 +78,18 @@ class AnswerPosition:
 
 
 def locate_answer(
-    token_texts: Sequence[str], token_ids: Sequence[int], vocab: LetterVocabulary, marker: str, letters: Sequence[str]
+    token_texts: Sequence[str],
+    token_ids: Sequence[int],
+    vocab: LetterVocabulary,
+    marker: str,
+    letters: Sequence[str],
+    prefill: str = "",
 ) -> AnswerPosition | None:
     """Find the answer marker and the answer letter in decoded generation tokens; ``None`` if no marker.
 
     Working on the generated tokens rather than re-tokenised text keeps the readout at exactly the
     position the model generated. Only whitespace and opening punctuation may come between the
-    marker and the letter.
+    marker and the letter. A prefill that already ends with the marker puts the answer at step 0.
     """
     text = ""
     ends = []
@@ -93,15 +98,18 @@ def locate_answer(
         ends.append(len(text))
     at = text.find(marker)
     if at < 0:
-        return None
-    marker_end = at + len(marker)
-    cut = next((i for i, e in enumerate(ends) if e > marker_end), len(token_ids))
-    begin = ends[cut - 1] if cut > 0 else 0
-    tail = text[begin:marker_end]
+        if not prefill.rstrip().endswith(marker):
+            return None
+        cut, tail = 0, ""
+    else:
+        marker_end = at + len(marker)
+        cut = next((i for i, e in enumerate(ends) if e > marker_end), len(token_ids))
+        begin = ends[cut - 1] if cut > 0 else 0
+        tail = text[begin:marker_end]
     allowed = set(letters)
     start = cut
     if tail and cut < len(token_ids):
-        carried = text[marker_end : ends[cut]].strip()
+        carried = text[marker_end : ends[cut]].strip()  # tail is non-empty only when the marker was found
         if carried and carried not in OPENERS:  # the letter is fused with the marker's last characters
             return AnswerPosition(cut=cut, tail=tail, letter_step=None)
         start = cut + 1
