@@ -32,9 +32,24 @@ def _run(overrides: dict, config_file: Path | None, quiet: bool) -> None:
     console.print(f"{what}; run directory: {result.run_dir} (records.parquet, summary.md, run.json)")
 
 
+def _key_values(items: list[str] | None) -> dict | None:
+    """``["subset=2D", "circular=true"]`` → ``{"subset": "2D", "circular": True}`` (values parsed as YAML)."""
+    if not items:
+        return None
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 @app.command("eval")
 def eval_command(
-    model: Annotated[str | None, typer.Option(help="tiny | hf:<hub id or path>")] = None,
+    model: Annotated[str | None, typer.Option(help="tiny | organism | hf:<hub id or path> | vllm:<id> | openai:<model>")] = None,
     benchmark: Annotated[str | None, typer.Option(help="benchmark name (see `robustcot benchmarks`)")] = None,
     limit: Annotated[int | None, typer.Option(help="number of samples")] = None,
     variants: Annotated[str | None, typer.Option(help="'all' or a comma-separated list")] = None,
@@ -47,6 +62,15 @@ def eval_command(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="local benchmark files")] = None,
+    benchmark_option: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark-option", "-B", help="loader option KEY=VALUE (repeatable), e.g. -B circular=true"),
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: OpenAI-compatible endpoint")] = None,
+    prefill_mode: Annotated[str | None, typer.Option(help="openai: auto | native | trailing_assistant | emulated")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="openai: most requests in flight")] = None,
+    max_total_tokens: Annotated[int | None, typer.Option(help="openai: stop sending after this many tokens")] = None,
+    max_cost_usd: Annotated[float | None, typer.Option(help="openai: stop sending after this estimated cost")] = None,
     judge: Annotated[list[str] | None, typer.Option("--judge", help="LLM judge spec, repeatable")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -63,8 +87,16 @@ def eval_command(
         "out": out,
         "batch_size": batch_size,
         "data_dir": data_dir,
+        "benchmark_options": _key_values(benchmark_option),
         "judges": judge or None,
         "hf.max_new_tokens": max_new_tokens,
+        "vllm.max_new_tokens": max_new_tokens,
+        "openai.max_tokens": max_new_tokens,
+        "openai.base_url": base_url,
+        "openai.prefill_mode": prefill_mode,
+        "openai.max_concurrency": max_concurrency,
+        "openai.max_total_tokens": max_total_tokens,
+        "openai.max_cost_usd": max_cost_usd,
         "hf.device": device,
         "hf.dtype": dtype,
     }
@@ -120,14 +152,15 @@ def schema() -> None:
 
 @app.command()
 def benchmarks() -> None:
-    """List the registered benchmarks."""
+    """List the registered benchmarks: source, split, size, options, licence."""
     from rich.table import Table
 
-    from robustcot.data.registry import list_benchmarks
+    from robustcot.data.adapters import list_benchmark_info
 
-    table = Table("name", "description", "source", "licence")
-    for info in list_benchmarks():
-        table.add_row(info.name, info.description, info.source, info.licence)
+    table = Table("name", "task", "source", "split", "size", "options", "licence")
+    for row in list_benchmark_info():
+        task = row["task"] if row["role"] == "eval" else f"{row['task']} (train)"
+        table.add_row(row["name"], task, row["source"], row["split"], row["size"], row["options"], row["licence"])
     console.print(table)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
+from robustcot.models.openai_config import OpenAIConfig
 from robustcot.models.vllm_backend import VLLMConfig
 
 
@@ -32,8 +33,10 @@ class EvalConfig(BaseModel):
     """Also run every chosen variant with an extra "I'm not sure" option."""
     seed: int = 0
     """Picks synthetic scenes and each sample's wrong option."""
-    profile: str = "default"
-    """Prompt profile name."""
+    profile: str = "auto"
+    """Prompt profile name, or ``auto`` to choose it from the model spec (``robustcot profiles``)."""
+    benchmark_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra loader options of the benchmark adapter (e.g. ``{subset: 2D, circular: true}``)."""
     out: Path = Path("runs/demo")
     """Run directory; re-running with the same directory resumes."""
     batch_size: int = Field(8, ge=1)
@@ -42,6 +45,8 @@ class EvalConfig(BaseModel):
     """transformers backend settings (dtype, device, generation budget, pixels); used by ``tiny`` and ``hf:``."""
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
     """vLLM engine and sampling settings; used by ``vllm:``."""
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    """``openai:<model>`` settings: endpoint, key, prefill mode, concurrency, retries, budget."""
     judges: list[str] = Field(default_factory=list)
     """LLM judge specs run after generation (the same as ``robustcot judge``)."""
     judge_cascade: bool = True
@@ -59,6 +64,7 @@ class EvalConfig(BaseModel):
         return {
             "model": self.model,
             "benchmark": self.benchmark,
+            "benchmark_options": self.benchmark_options,
             "seed": self.seed,
             "profile": self.profile,
             "template_version": template_version,
@@ -66,6 +72,22 @@ class EvalConfig(BaseModel):
         }
 
     def _generation_identity(self) -> dict[str, Any]:
+        if self.model.startswith("openai:"):
+            o = self.openai
+            return {
+                "max_new_tokens": o.max_tokens,
+                "temperature": o.temperature,
+                "top_p": o.top_p,
+                "seed": o.seed,
+                "base_url": o.base_url,
+                "prefill_mode": o.prefill_mode,
+                "emulated_template": o.emulated_template,
+                "logprobs": o.logprobs,
+                "top_logprobs": o.top_logprobs,
+                "image_format": o.image_format,
+                "jpeg_quality": o.jpeg_quality,
+                "extra_body": o.extra_body,
+            }
         if self.model.startswith("vllm:"):
             v = self.vllm
             return {

@@ -14,13 +14,17 @@ import pandas as pd
 from robustcot import __version__
 from robustcot.analysis.summary import write_summary
 from robustcot.config import EvalConfig
+from robustcot.data.adapters import Reject, rejects_of, task_of
+from robustcot.data.images import QWEN25_VL, ImagePolicy, load_images
 from robustcot.data.registry import load_benchmark
 from robustcot.data.sample import Sample
+from robustcot.errors import ConfigError
 from robustcot.models.base import Backend, Completion, GenerationRequest
 from robustcot.models.registry import make_backend
 from robustcot.perturb.templates import TEMPLATE_VERSION
 from robustcot.perturb.variants import PerturbedPrompt, parse_variants, perturb
-from robustcot.prompting.profile import PromptProfile, get_profile
+from robustcot.prompting.profile import PromptProfile
+from robustcot.prompting.profiles import profile_for_model
 from robustcot.records import record_key
 from robustcot.scoring.row import error_row, scored_row
 from robustcot.store import RunStore
@@ -74,9 +78,9 @@ def plan(samples: list[Sample], config: EvalConfig, profile: PromptProfile) -> l
     return items
 
 
-def _request(item: WorkItem, profile: PromptProfile) -> GenerationRequest:
+def _request(item: WorkItem, profile: PromptProfile, policy: ImagePolicy = QWEN25_VL) -> GenerationRequest:
     pp = item.prompt
-    conv = profile.conversation(pp.question, pp.options, item.sample.load_images(), prefill=pp.prefill)
+    conv = profile.conversation(pp.question, pp.options, load_images(item.sample, policy), prefill=pp.prefill)
     letters = [chr(ord("A") + i) for i in range(len(pp.options))]
     return GenerationRequest(key=item.key, conversation=conv, letters=letters, answer_marker=profile.answer_marker)
 
@@ -98,14 +102,18 @@ def generate_isolating_failures(backend: Backend, requests: list[GenerationReque
 
 
 def run_batch(
-    items: list[WorkItem], backend: Backend, profile: PromptProfile, context: dict[str, Any]
+    items: list[WorkItem],
+    backend: Backend,
+    profile: PromptProfile,
+    context: dict[str, Any],
+    policy: ImagePolicy = QWEN25_VL,
 ) -> list[dict[str, Any]]:
     """Generate and score one batch; every item yields exactly one row."""
     rows: dict[str, dict[str, Any]] = {}
     ready: list[tuple[WorkItem, GenerationRequest]] = []
     for item in items:
         try:
-            ready.append((item, _request(item, profile)))
+            ready.append((item, _request(item, profile, policy)))
         except Exception as exc:
             rows[item.key] = error_row(item.sample, item.prompt, context, str(exc))
     if ready:
@@ -118,13 +126,42 @@ def run_batch(
     return [rows[i.key] for i in items]
 
 
+def reject_rows(rejects: list[Reject], config: EvalConfig, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """One error row per rejected source row × planned variant × abstain flag.
+
+    A row the adapter could not read is a failure of that sample under every variant, so it is
+    counted in each variant's ``n_errors`` exactly like an unreadable image.
+    """
+    flags = [False, True] if config.abstain else [False]
+    return [
+        {
+            "key": record_key(r.sample_id, variant, abstain),
+            "sample_id": r.sample_id,
+            "benchmark": r.benchmark,
+            "variant": variant,
+            "abstain": abstain,
+            "status": "error",
+            "error": f"load: {r.problem}",
+            **context,
+        }
+        for r in rejects
+        for variant in parse_variants(config.variants)
+        for abstain in flags
+    ]
+
+
 def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progress: bool = True) -> EvalResult:
     """Run (or resume) an evaluation and write ``records.parquet`` and ``summary.md``.
 
     The backend is built only when something is left to generate, so re-running a finished run
     costs a directory scan, not a model load.
     """
-    profile = get_profile(config.profile)
+    if task_of(config.benchmark) == "open":
+        raise ConfigError(
+            f"benchmark {config.benchmark!r} is open-ended (no options): the letter-metric evaluation does not apply"
+        )
+    profile = profile_for_model(config.model, config.profile)
+    config = config.model_copy(update={"profile": profile.name})  # record the resolved name, not "auto"
     store = RunStore(config.out)
     store.open(
         config.identity(TEMPLATE_VERSION),
@@ -135,16 +172,30 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
             "profile": profile.model_dump(),
         },
     )
-    options = {"data_dir": config.data_dir} if config.data_dir is not None else {}
+    options = dict(config.benchmark_options)
+    if config.data_dir is not None:
+        options["data_dir"] = config.data_dir
     samples = load_benchmark(config.benchmark, limit=config.limit, seed=config.seed, **options)
     done = store.done_keys()
-    pending = [item for item in plan(samples, config, profile) if item.key not in done]
     context = {"model": config.model, "profile": profile.name, "template_version": TEMPLATE_VERSION}
+    recorded = store.done_keys(include_errors=True)
+    store.append([row for row in reject_rows(rejects_of(samples), config, context) if row["key"] not in recorded])
+    pending = [item for item in plan(samples, config, profile) if item.key not in done]
+    policy = ImagePolicy(
+        max_pixels=config.hf.max_pixels or QWEN25_VL.max_pixels, min_pixels=config.hf.min_pixels or QWEN25_VL.min_pixels
+    )
     if pending:
+        owned = backend is None
         if backend is None:
             backend = make_backend(config.model, config)
         store.update_meta(fingerprint=backend.fingerprint())
-        _drive(pending, backend, profile, context, store, config.batch_size, show_progress)
+        try:
+            _drive(pending, backend, profile, context, store, config.batch_size, show_progress, policy)
+        finally:  # some capabilities (API logprobs) are only known after the first requests
+            stats = {"api_stats": backend.stats.as_dict()} if hasattr(backend, "stats") else {}
+            store.update_meta(fingerprint=backend.fingerprint(), **stats)
+            if owned and hasattr(backend, "close"):
+                backend.close()
     table = store.compact()
     records = table.to_pandas()
     if config.judges:
@@ -171,7 +222,7 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     return EvalResult(store.path, records, metrics, generated=len(pending))
 
 
-def _drive(pending, backend, profile, context, store, batch_size, show_progress) -> None:
+def _drive(pending, backend, profile, context, store, batch_size, show_progress, policy=QWEN25_VL) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -195,7 +246,7 @@ def _drive(pending, backend, profile, context, store, batch_size, show_progress)
         task = progress.add_task("eval", total=len(pending), rate="")
         for lo in range(0, len(pending), batch_size):
             batch = pending[lo : lo + batch_size]
-            rows = run_batch(batch, backend, profile, context)
+            rows = run_batch(batch, backend, profile, context, policy)
             store.append(rows)
             upcoming = {item.sample.id for item in pending[lo + batch_size : lo + 2 * batch_size]}
             for item in batch:

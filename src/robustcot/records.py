@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from robustcot.data.grouped import EXTRA_RECORD_FIELDS
+
 #: Column name → (Arrow type, description). The description is the documented schema
 #: (``docs/records.md`` is generated from it by ``robustcot schema``).
 FIELDS: dict[str, tuple[pa.DataType, str]] = {
@@ -39,6 +41,8 @@ FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "p_injected": (pa.float64(), "letter_probs[injected_index]; null when nothing was injected."),
     "uncertainty_source": (pa.string(), "`generation` (read during decoding), `forced` (teacher-forced pass) or null."),
     "uncertainty_note": (pa.string(), "Why uncertainty is missing or how it was obtained, when not obvious."),
+    "prefill_mode": (pa.string(), "How the prefill was sent: `native`, `trailing_assistant`, `emulated` (quoted in the user turn, not a true prefill); null without a prefill or for local backends."),
+    "retries": (pa.int32(), "API retries (rate-limit + transient) before this row's final answer; null for local backends."),
     "think_conclusion_index": (pa.int32(), "Option the think finally concludes (rule judge); null for no conclusion."),
     "judge_rule": (pa.string(), "Rule judge label: consistent, inconsistent, no_conclusion or unjudged."),
     "judge_panel": (pa.string(), "Label after an LLM judging pass: consistent, inconsistent, no_conclusion, tie, unparsed, unjudged; null before."),
@@ -47,12 +51,14 @@ FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "quadrant": (pa.string(), "consistent_correct, consistent_incorrect, inconsistent_correct, inconsistent_incorrect, or null."),
     "n_prompt_tokens": (pa.int32(), "Prompt length in tokens."),
     "n_completion_tokens": (pa.int32(), "Generated tokens."),
-    "latency_s": (pa.float64(), "Wall time of the batch divided by its size."),
+    "latency_s": (pa.float64(), "Per-request wall time: local backends divide the batch time by its size; API backends measure first send to final answer, retry waits included."),
     "error": (pa.string(), "Error message when status is `error` (bad image, generation failure); else null."),
     "profile": (pa.string(), "Prompt profile name."),
     "template_version": (pa.string(), "Version of the perturbation templates."),
     "model": (pa.string(), "Model spec string."),
 }
+
+FIELDS.update(EXTRA_RECORD_FIELDS)  # source, parent_category, augmentation, group_* (robustcot.data.grouped)
 
 SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in FIELDS.items()])
 COLUMNS = list(FIELDS)

@@ -18,7 +18,20 @@ from robustcot.data.sample import Sample
 from robustcot.errors import ConfigError
 
 #: Modules that register built-in benchmarks when imported.
-BUILTIN_ADAPTERS: tuple[str, ...] = ("robustcot.data.synthetic",)
+BUILTIN_ADAPTERS: tuple[str, ...] = (
+    "robustcot.data.synthetic",
+    "robustcot.data.adapters.cvbench",
+    "robustcot.data.adapters.threedsrbench",
+    "robustcot.data.adapters.spatial_mm_obj",
+    "robustcot.data.adapters.spatial_mm_multihop",
+    "robustcot.data.adapters.whatsup",
+    "robustcot.data.adapters.vstar",
+    "robustcot.data.adapters.mme_realworld_lite",
+    "robustcot.data.adapters.mmbench",
+    "robustcot.data.adapters.sat",
+    "robustcot.data.adapters.pixmo_count",
+    "robustcot.data.adapters.geometry3k",
+)
 
 
 @dataclass(frozen=True)

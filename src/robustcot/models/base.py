@@ -44,6 +44,10 @@ class Completion:
     n_completion_tokens: int | None = None
     latency_s: float | None = None
     error: str | None = None
+    retries: int | None = None
+    """API retries (rate-limit + transient) before the final answer; ``None`` for local backends."""
+    prefill_mode: str | None = None
+    """How the prefill was sent: ``native``, ``trailing_assistant`` or ``emulated``; ``None`` without one."""
 
 
 @runtime_checkable

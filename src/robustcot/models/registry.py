@@ -57,3 +57,6 @@ def _tiny(target: str, config: Any) -> Backend:
 register_backend("hf", _hf)
 register_backend("tiny", _tiny)
 register_alias("tiny", "tiny")
+
+# Backends that register themselves on import (last: they import register_backend from here).
+from robustcot.models import openai_api  # noqa: E402, F401

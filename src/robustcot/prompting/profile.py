@@ -7,9 +7,10 @@ up by name in a registry, so adding a model family never means another branch in
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from robustcot.data.sample import option_letter
 from robustcot.prompting.conversation import Conversation
@@ -37,6 +38,10 @@ class PromptProfile(BaseModel):
     answer_marker: str = "<answer>"
     """Text after which the answer letter appears; the letter readout looks right after it."""
     description: str = ""
+    generation: dict[str, Any] = Field(default_factory=dict)
+    """The authors' recommended decoding settings (HF ``generate`` names: ``do_sample``,
+    ``temperature``, ``top_p``, ``top_k``, ``repetition_penalty``, ``max_new_tokens``); empty when
+    unknown. Informational unless a run opts in to them."""
 
     def user_text(self, question: str, options: list[str]) -> str:
         lines = "\n".join(self.option_format.format(letter=option_letter(i), text=o) for i, o in enumerate(options))
@@ -59,6 +64,17 @@ DEFAULT = PromptProfile(
 )
 
 _PROFILES: dict[str, PromptProfile] = {}
+#: Modules that register the built-in model profiles when imported (on first lookup).
+BUILTIN_PROFILE_MODULES: tuple[str, ...] = ("robustcot.prompting.profiles",)
+_builtins_loaded = False
+
+
+def _ensure_builtin_profiles() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_PROFILE_MODULES:
+            importlib.import_module(module)
 
 
 def register_profile(profile: PromptProfile) -> None:
@@ -66,6 +82,7 @@ def register_profile(profile: PromptProfile) -> None:
 
 
 def get_profile(name: str) -> PromptProfile:
+    _ensure_builtin_profiles()
     try:
         return _PROFILES[name]
     except KeyError:
@@ -73,6 +90,7 @@ def get_profile(name: str) -> PromptProfile:
 
 
 def list_profiles() -> list[PromptProfile]:
+    _ensure_builtin_profiles()
     return [_PROFILES[k] for k in sorted(_PROFILES)]
 
 

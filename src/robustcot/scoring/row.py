@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from robustcot.data.grouped import record_extras
 from robustcot.data.sample import Sample
 from robustcot.models.base import Completion
 from robustcot.perturb.variants import PerturbedPrompt
@@ -21,6 +22,7 @@ def base_row(sample: Sample, pp: PerturbedPrompt, context: dict[str, Any]) -> di
         "sample_id": sample.id,
         "benchmark": sample.benchmark,
         "category": sample.metadata.get("category"),
+        **record_extras(sample),
         "question": sample.question,
         "options": list(pp.options),
         "variant": pp.variant,
@@ -43,6 +45,7 @@ def scored_row(
     sample: Sample, pp: PerturbedPrompt, profile: PromptProfile, completion: Completion, context: dict[str, Any]
 ) -> dict[str, Any]:
     row = base_row(sample, pp, context)
+    row.update(prefill_mode=completion.prefill_mode, retries=completion.retries)
     if completion.error:
         return {**row, "prompt": completion.prompt, "status": "error", "error": completion.error}
     parsed = parse_response(completion.text, pp.options, prefill=pp.prefill or "", answer_style=profile.answer_style)
