@@ -23,7 +23,7 @@ from robustcot.data.registry import load_benchmark
 from robustcot.evaluate import _request, plan, run_eval
 from robustcot.models.hf import HFBackend, HFConfig
 from robustcot.models.tiny import ensure_tiny
-from robustcot.prompting.profile import get_profile
+from robustcot.prompting.profiles import profile_for_model
 
 
 def bare_loop(backend: HFBackend, prompts, images, batch_size: int, max_new_tokens: int) -> None:
@@ -51,8 +51,8 @@ def main() -> None:
     backend_on, backend_off = HFBackend(path, hf_on, name="tiny"), HFBackend(path, hf_off, name="tiny")
 
     base_cfg = EvalConfig(limit=args.limit, variants=["all"], batch_size=args.batch_size, hf=hf_on)
-    profile = get_profile(base_cfg.profile)
-    items = plan(load_benchmark("synthetic", limit=args.limit, seed=0), base_cfg, profile)
+    profile = profile_for_model(base_cfg.model, base_cfg.profile)
+    items, _ = plan(load_benchmark("synthetic", limit=args.limit, seed=0), base_cfg, profile)
     reqs = [_request(i, profile) for i in items]
     prompts = [backend_on.render(r) for r in reqs]
     images = [r.conversation.images for r in reqs]

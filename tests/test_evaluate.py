@@ -141,3 +141,23 @@ def test_sigkill_loses_at_most_the_batch_in_flight_and_resume_completes(tmp_path
     kept = df.set_index("key").loc[before["key"], "response"]
     assert list(kept) == list(before["response"])
     assert f"{6 * len(VARIANTS) - len(before)} generations" in done.stdout
+
+
+def test_variant_that_cannot_apply_is_an_error_row(tmp_path, tiny_backend):
+    from robustcot.data.synthetic import synthetic_samples
+
+    def load(limit=None, seed=0):
+        good = synthetic_samples(1, seed=seed)[0]
+        # 26 options leave no letter for "I'm not sure": abstain rows fail, the rest run
+        full = Sample(id="full-alphabet", benchmark="alphabet_for_test", question="Which letter?",
+                      options=[f"option {i}" for i in range(26)], gold_index=3, images=good.images)
+        return [full]
+
+    register_benchmark(BenchmarkInfo("alphabet_for_test", "26 options", load, "tests", "n/a"))
+    config = EvalConfig(benchmark="alphabet_for_test", limit=1, variants=["base"], abstain=True, out=tmp_path,
+                        hf=SMALL_TEST_HF)
+    df = run_eval(config, backend=tiny_backend, show_progress=False).records.set_index("key")
+    assert df.loc["full-alphabet|base|1", "status"] == "error"
+    assert "no letter is left" in df.loc["full-alphabet|base|1", "error"]
+    assert df.loc["full-alphabet|base|0", "status"] != "error"
+    assert len(df.loc["full-alphabet|base|0", "letter_probs"]) == 26

@@ -18,7 +18,7 @@ from robustcot.data.adapters import Reject, rejects_of, task_of
 from robustcot.data.images import QWEN25_VL, ImagePolicy, load_images
 from robustcot.data.registry import load_benchmark
 from robustcot.data.sample import Sample
-from robustcot.errors import ConfigError
+from robustcot.errors import ConfigError, SampleError
 from robustcot.models.base import Backend, Completion, GenerationRequest
 from robustcot.models.registry import make_backend
 from robustcot.perturb.templates import TEMPLATE_VERSION
@@ -58,24 +58,76 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def plan(samples: list[Sample], config: EvalConfig, profile: PromptProfile) -> list[WorkItem]:
-    """Every (sample, variant, abstain) to run, grouped by sample so a batch shares its images."""
+@dataclass(frozen=True)
+class Failure:
+    """A (sample, variant, abstain) that cannot even be prompted; it becomes an error row."""
+
+    sample_id: str
+    benchmark: str
+    variant: str
+    abstain: bool
+    error: str
+
+    @property
+    def key(self) -> str:
+        return record_key(self.sample_id, self.variant, self.abstain)
+
+    def row(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "sample_id": self.sample_id,
+            "benchmark": self.benchmark,
+            "variant": self.variant,
+            "abstain": self.abstain,
+            "status": "error",
+            "error": self.error,
+            **context,
+        }
+
+
+def _abstain_flags(config: EvalConfig) -> list[bool]:
+    return [False, True] if config.abstain else [False]
+
+
+def plan(samples: list[Sample], config: EvalConfig, profile: PromptProfile) -> tuple[list[WorkItem], list[Failure]]:
+    """Every (sample, variant, abstain) to run, grouped by sample so a batch shares its images.
+
+    A sample that a variant cannot be applied to (for example abstaining when all 26 letters are
+    taken) is returned as a :class:`Failure`, so the run records it and goes on.
+    """
     variants = parse_variants(config.variants)
-    flags = [False, True] if config.abstain else [False]
-    items = []
+    items, failures = [], []
     for sample in samples:
         for variant in variants:
-            for abstain in flags:
-                pp = perturb(
-                    sample,
-                    variant,
-                    abstain=abstain,
-                    seed=config.seed,
-                    think_open=profile.think_open,
-                    think_close=profile.think_close,
-                )
+            for abstain in _abstain_flags(config):
+                try:
+                    pp = perturb(
+                        sample,
+                        variant,
+                        abstain=abstain,
+                        seed=config.seed,
+                        think_open=profile.think_open,
+                        think_close=profile.think_close,
+                    )
+                except SampleError as exc:
+                    failures.append(Failure(sample.id, sample.benchmark, variant, abstain, str(exc)))
+                    continue
                 items.append(WorkItem(sample, pp, record_key(sample.id, variant, abstain)))
-    return items
+    return items, failures
+
+
+def load_failures(rejects: list[Reject], config: EvalConfig) -> list[Failure]:
+    """One failure per source row the adapter rejected × planned variant × abstain flag.
+
+    A row that could not be read is a failure of that sample under every variant, so it is
+    counted in each variant's ``n_errors`` exactly like an unreadable image.
+    """
+    return [
+        Failure(r.sample_id, r.benchmark, variant, abstain, f"load: {r.problem}")
+        for r in rejects
+        for variant in parse_variants(config.variants)
+        for abstain in _abstain_flags(config)
+    ]
 
 
 def _request(item: WorkItem, profile: PromptProfile, policy: ImagePolicy = QWEN25_VL) -> GenerationRequest:
@@ -126,30 +178,6 @@ def run_batch(
     return [rows[i.key] for i in items]
 
 
-def reject_rows(rejects: list[Reject], config: EvalConfig, context: dict[str, Any]) -> list[dict[str, Any]]:
-    """One error row per rejected source row × planned variant × abstain flag.
-
-    A row the adapter could not read is a failure of that sample under every variant, so it is
-    counted in each variant's ``n_errors`` exactly like an unreadable image.
-    """
-    flags = [False, True] if config.abstain else [False]
-    return [
-        {
-            "key": record_key(r.sample_id, variant, abstain),
-            "sample_id": r.sample_id,
-            "benchmark": r.benchmark,
-            "variant": variant,
-            "abstain": abstain,
-            "status": "error",
-            "error": f"load: {r.problem}",
-            **context,
-        }
-        for r in rejects
-        for variant in parse_variants(config.variants)
-        for abstain in flags
-    ]
-
-
 def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progress: bool = True) -> EvalResult:
     """Run (or resume) an evaluation and write ``records.parquet`` and ``summary.md``.
 
@@ -178,9 +206,11 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     samples = load_benchmark(config.benchmark, limit=config.limit, seed=config.seed, **options)
     done = store.done_keys()
     context = {"model": config.model, "profile": profile.name, "template_version": TEMPLATE_VERSION}
+    items, failures = plan(samples, config, profile)
+    failures += load_failures(rejects_of(samples), config)
     recorded = store.done_keys(include_errors=True)
-    store.append([row for row in reject_rows(rejects_of(samples), config, context) if row["key"] not in recorded])
-    pending = [item for item in plan(samples, config, profile) if item.key not in done]
+    store.append([f.row(context) for f in failures if f.key not in recorded])
+    pending = [item for item in items if item.key not in done]
     policy = ImagePolicy(
         max_pixels=config.hf.max_pixels or QWEN25_VL.max_pixels, min_pixels=config.hf.min_pixels or QWEN25_VL.min_pixels
     )
