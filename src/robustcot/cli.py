@@ -143,6 +143,40 @@ def judge(
 
 
 @app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="run directories")],
+    out: Annotated[Path, typer.Option(help="report directory")] = Path("reports/latest"),
+    format: Annotated[list[str] | None, typer.Option("--format", help="md, html, json (repeatable; default all)")] = None,
+    n_boot: Annotated[int, typer.Option(help="bootstrap resamples")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap and browser sampling seed")] = 0,
+    browser_rows: Annotated[int, typer.Option(help="most rows embedded in the sample browser")] = 20000,
+    thumbnails: Annotated[
+        bool, typer.Option("--thumbnails/--no-thumbnails", help="reload benchmarks for image thumbnails")
+    ] = True,
+) -> None:
+    """Analyse run directories together: report.md, report.html, report.json, tables/, figures/."""
+    from robustcot.analysis.report import FORMATS, ReportOptions, build_report
+    from robustcot.analysis.thumbnails import registry_image_loader
+
+    try:
+        result = build_report(
+            runs,
+            out,
+            formats=format or FORMATS,
+            images=registry_image_loader(runs) if thumbnails else None,
+            options=ReportOptions(n_boot=n_boot, seed=seed, browser_max_rows=browser_rows),
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for line in result.deviations:
+        console.print(f"[magenta]deviation:[/magenta] {line}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"{result.n_records:,} records → {result.out} ({len(result.files)} files, {result.seconds:.1f} s)")
+
+
+@app.command()
 def schema() -> None:
     """Print the documented columns of records.parquet."""
     from robustcot.records import schema_markdown
