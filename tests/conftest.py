@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny model is built once per session into a temporary cache."""
+"""Shared fixtures: the tiny model is built once per session into a temporary cache; its tokenizer."""
 
 from __future__ import annotations
 
@@ -17,3 +17,17 @@ def tiny_backend(tiny_path):
     from robustcot.models.hf import HFBackend, HFConfig
 
     return HFBackend(tiny_path, HFConfig(max_new_tokens=24), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from robustcot.models.tiny import build_tokenizer
+
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def vocab(tok):
+    from robustcot.models.letters import LetterVocabulary
+
+    return LetterVocabulary(tok)

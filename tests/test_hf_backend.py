@@ -117,5 +117,5 @@ def test_processor_without_torchvision_uses_pil_image_processor(tiny_path):
 def test_hf_backend_rejects_template_that_drops_prefill(tiny_path):
     backend = HFBackend(tiny_path, HFConfig(max_new_tokens=2))
     backend.processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
-    with pytest.raises(ValueError, match="request 'a': the chat template (altered|cannot continue) the prefill"):
+    with pytest.raises(ValueError, match=r"request 'a': the chat template (altered|cannot continue) the prefill"):
         backend.render(_req("a", "Q", "red", prefill="<think>x"))

@@ -2,19 +2,8 @@ import math
 
 import pytest
 
-from robustcot.models.letters import LetterVocabulary, letter_logprobs, locate_answer
-from robustcot.models.tiny import build_tokenizer
+from robustcot.models.letters import letter_logprobs, locate_answer
 from robustcot.scoring.uncertainty import letter_uncertainty
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def vocab(tok):
-    return LetterVocabulary(tok)
 
 
 def test_letter_variants_include_bare_and_spaced(tok, vocab):

@@ -10,8 +10,6 @@ import pytest
 from PIL import Image
 
 from robustcot.models.base import GenerationRequest
-from robustcot.models.letters import LetterVocabulary
-from robustcot.models.tiny import build_tokenizer
 from robustcot.models.vllm_backend import VLLMConfig, engine_kwargs
 from robustcot.models.vllm_outputs import (
     completion_from_output,
@@ -50,16 +48,6 @@ class RequestOutput:
     outputs: list[CompletionOutput]
     prompt: str | None = None
     prompt_token_ids: list[int] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def vocab(tok):
-    return LetterVocabulary(tok)
 
 
 def _request(text="Q?", images=(), prefill=None, letters=("A", "B", "C")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,27 @@ class ImageInput(BaseModel):
         return f"<PIL {self.pil.size[0]}x{self.pil.size[1]}>"
 
 
+def coerce_images(data: Any) -> Any:
+    """Raw model input with its ``images`` (paths, bytes, PIL images) turned into :class:`ImageInput`.
+
+    The body of the ``mode="before"`` validator of every sample type that carries images.
+    """
+    if isinstance(data, dict) and "images" in data:
+        data = {**data, "images": [ImageInput.of(x) for x in data["images"]]}
+    return data
+
+
+def decode_images(sample_id: str, images: Sequence[ImageInput]) -> list[Image.Image]:
+    """Decode ``images`` in order; raises :class:`SampleError` naming the sample and the image that failed."""
+    decoded = []
+    for i, img in enumerate(images):
+        try:
+            decoded.append(img.load())
+        except Exception as exc:  # PIL raises several unrelated types for bad files
+            raise SampleError(sample_id, f"image {i} ({img.describe()}) is unreadable: {exc}") from exc
+    return decoded
+
+
 class Sample(BaseModel):
     """One multiple-choice question about one or more images.
 
@@ -94,9 +116,7 @@ class Sample(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _coerce_images(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "images" in data:
-            data = {**data, "images": [ImageInput.of(x) for x in data["images"]]}
-        return data
+        return coerce_images(data)
 
     @model_validator(mode="after")
     def _check(self) -> Sample:
@@ -133,13 +153,7 @@ class Sample(BaseModel):
     def load_images(self) -> list[Image.Image]:
         """Decode every image once; raises :class:`SampleError` naming the image that failed."""
         if self._decoded is None:
-            decoded = []
-            for i, img in enumerate(self.images):
-                try:
-                    decoded.append(img.load())
-                except Exception as exc:  # PIL raises several unrelated types for bad files
-                    raise SampleError(self.id, f"image {i} ({img.describe()}) is unreadable: {exc}") from exc
-            self._decoded = decoded
+            self._decoded = decode_images(self.id, self.images)
         return self._decoded
 
     def validate_images(self) -> None:

@@ -10,6 +10,7 @@ processor and the model's tokenizer, with no video processor.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +90,36 @@ def load_processor(path: str | Path, *, min_pixels: int | None = None, max_pixel
     return image_only_processor(tokenizer, chat_template=template, image_processor_kwargs=settings)
 
 
-def _saved_image_processor_config(path: str | Path) -> dict[str, Any]:
-    import json
+def _saved_file(path: str | Path, names: tuple[str, ...]) -> tuple[str, Path] | None:
+    """The first of ``names`` saved with the model (local folder or hub cache), and where it is.
 
+    Processor settings and chat templates have each been saved under more than one file name across
+    transformers versions, so the lookup tries each name in order of preference.
+    """
     from transformers.utils import cached_file
 
-    for name in ("preprocessor_config.json", "processor_config.json"):
+    for name in names:
         try:
             file = cached_file(str(path), name, _raise_exceptions_for_missing_entries=False)
         except OSError:
             file = None
         if file:
-            data = json.loads(Path(file).read_text())
-            return data.get("image_processor", data)
-    return {}
+            return name, Path(file)
+    return None
+
+
+def _saved_image_processor_config(path: str | Path) -> dict[str, Any]:
+    found = _saved_file(path, ("preprocessor_config.json", "processor_config.json"))
+    if found is None:
+        return {}
+    data = json.loads(found[1].read_text())
+    return data.get("image_processor", data)
 
 
 def _saved_chat_template(path: str | Path) -> str | None:
-    import json
-
-    from transformers.utils import cached_file
-
-    for name in ("chat_template.jinja", "chat_template.json"):
-        try:
-            file = cached_file(str(path), name, _raise_exceptions_for_missing_entries=False)
-        except OSError:
-            file = None
-        if file:
-            text = Path(file).read_text()
-            return json.loads(text)["chat_template"] if name.endswith(".json") else text
-    return None
+    found = _saved_file(path, ("chat_template.jinja", "chat_template.json"))
+    if found is None:
+        return None
+    name, file = found
+    text = file.read_text()
+    return json.loads(text)["chat_template"] if name.endswith(".json") else text

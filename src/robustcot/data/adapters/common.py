@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
+from robustcot.data.adapters.rows import ListRows
 from robustcot.data.registry import BenchmarkInfo, list_benchmarks, register_benchmark
 from robustcot.data.sample import LETTERS, Sample
 from robustcot.errors import RobustCoTError, SampleError
@@ -153,6 +154,19 @@ def shuffled(options: Sequence[str], gold: int, seed: int, key: str) -> tuple[li
     return [options[k] for k in order], order.index(gold), order
 
 
+#: Key of a stand-in row for a source file that could not be read (see :func:`unreadable_row`).
+UNREADABLE = "_error"
+
+
+def unreadable_row(problem: str) -> dict[str, Any]:
+    """A stand-in row for a source file that could not be read; :func:`collect` rejects it with ``problem``.
+
+    Benchmarks stored as one file per question (Geometry3K folders, V* annotations) list their files
+    first; a broken one must become one reject, neither a crash of the load nor a silent gap.
+    """
+    return {UNREADABLE: problem}
+
+
 def collect(
     benchmark: str,
     rows: Any,
@@ -170,7 +184,8 @@ def collect(
     ``rows`` is a :class:`~robustcot.data.adapters.rows.Rows` table, ``ids[i]`` the sample id of
     row ``i`` and ``groups[i]`` its selection group (defaults to the id); ``eligible`` restricts the
     load to those row indices (a subset or category filter) without materialising the others.
-    ``convert(row, id)`` returns a sample (or a list of samples) or raises for a bad row.
+    ``convert(row, id)`` returns a sample (or a list of samples) or raises for a bad row; a row
+    from :func:`unreadable_row` is rejected without being converted.
     """
     if len(ids) != len(rows):
         raise ValueError(f"{len(ids)} ids for {len(rows)} rows")
@@ -185,8 +200,28 @@ def collect(
             out.reject(sid, f"duplicate sample id (source row {i})")
             continue
         seen.add(sid)
+        if UNREADABLE in row:
+            out.reject(sid, str(row[UNREADABLE]))
+            continue
         out.add(sid, lambda row=row, sid=sid: convert(row, sid))
     return out.result(circular=circular)
+
+
+def collect_tagged(
+    benchmark: str,
+    rows: list[dict[str, Any]],
+    convert: Callable[[dict[str, Any], str], Any],
+    *,
+    limit: int | None,
+    seed: int,
+    circular: bool = False,
+) -> LoadResult:
+    """:func:`collect` over rows from :func:`~robustcot.data.adapters.rows.tagged_rows`.
+
+    Each sample id is ``{benchmark}-{subset}-{index}``: stable under adding or removing subsets.
+    """
+    ids = [f"{benchmark}-{r['_subset']}-{r['_index']}" for r in rows]
+    return collect(benchmark, ListRows(rows), ids, convert, limit=limit, seed=seed, circular=circular)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,9 +31,10 @@ from robustcot.data.adapters.common import (
     collect,
     letter_index,
     register_adapter,
+    unreadable_row,
 )
 from robustcot.data.adapters.media import image_from_path, images_from_field
-from robustcot.data.adapters.rows import ListRows, Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.rows import ListRows, source_rows
 from robustcot.data.sample import Sample
 from robustcot.errors import ConfigError
 
@@ -100,7 +101,7 @@ def _folders(root: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            row = {"_error": f"{path}: {exc}"}
+            row = unreadable_row(f"unreadable data.json ({path}: {exc})")
         rows.append({**row, "_folder": str(path.parent), "_name": path.parent.name})
     return rows
 
@@ -121,21 +122,21 @@ def load(
     if root is not None and any(root.rglob("data.json")):
         folders = _folders(root)
         wanted = None if split is None else DATA_TYPE[split]
-        rows: Rows = ListRows(folders)
         eligible = [i for i, r in enumerate(folders) if wanted is None or r.get("data_type") in (wanted, None)]
         ids = [f"{BENCHMARK}-{r.get('id', r['_name'])}" for r in folders]
-
-        def convert(row: dict[str, Any], sid: str) -> Sample:
-            if "_error" in row:
-                raise RowError(f"unreadable data.json ({row['_error']})")
-            return _convert_folder(row, sid)
-
-        return collect(BENCHMARK, rows, ids, convert, limit=limit, seed=seed, eligible=eligible, circular=circular)
+        return collect(
+            BENCHMARK,
+            ListRows(folders),
+            ids,
+            _convert_folder,
+            limit=limit,
+            seed=seed,
+            eligible=eligible,
+            circular=circular,
+        )
     hf_split = split or "train"
-    if root is not None:
-        rows = read_local(find_files(root, (f"{hf_split}-*.parquet", f"{hf_split}.parquet", f"**/{hf_split}-*.parquet")))
-    else:
-        rows = hub_rows(hub_id, split=hf_split, revision=revision)
+    patterns = (f"{hf_split}-*.parquet", f"{hf_split}.parquet", f"**/{hf_split}-*.parquet")
+    rows = source_rows(root, patterns, hub_id, split=hf_split, revision=revision)
     ids = [f"{BENCHMARK}-{hf_split}-{i if v is None else v}" for i, v in enumerate(rows.column("id"))]
     return collect(BENCHMARK, rows, ids, _convert_hf, limit=limit, seed=seed, circular=circular)
 

@@ -52,6 +52,21 @@ def resolve_path(name: str, roots: Sequence[Path]) -> Path:
     raise RowError(f"image file {name!r} not found (looked under {where})")
 
 
+def image_roots(
+    image_dir: str | Path | None, data_dir: str | Path | None, under: Sequence[str]
+) -> list[Path]:
+    """Folders to look image files up in: ``image_dir`` when given, else ``data_dir / u`` per ``u`` in ``under``.
+
+    ``"."`` in ``under`` is ``data_dir`` itself. Hub data without an ``image_dir`` has no folders
+    (its images are embedded).
+    """
+    if image_dir:
+        return [Path(image_dir)]
+    if data_dir is None:
+        return []
+    return [Path(data_dir) / u for u in under]
+
+
 def image_from_path(name: str, roots: Sequence[Path]) -> ImageInput:
     return ImageInput(path=str(resolve_path(name, roots)))
 

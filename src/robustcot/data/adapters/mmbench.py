@@ -37,7 +37,7 @@ from robustcot.data.adapters.common import (
     text,
 )
 from robustcot.data.adapters.media import image_from_field
-from robustcot.data.adapters.rows import Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.rows import source_rows
 from robustcot.data.adapters.tsv import ImageRefs, image_table, normalise_index, tsv_images
 from robustcot.data.sample import Sample
 
@@ -98,10 +98,8 @@ def load(
     revision: str | None = None,
 ) -> LoadResult:
     """MMBench questions; ``limit`` counts questions (with ``circular`` each brings its copies)."""
-    if data_dir is not None:
-        rows: Rows = read_local(find_files(Path(data_dir), (file,) if file else PATTERNS))
-    else:
-        rows = hub_rows(hub_id, name=hub_config, split=split, revision=revision)
+    patterns = (file,) if file else PATTERNS
+    rows = source_rows(data_dir, patterns, hub_id, name=hub_config, split=split, revision=revision)
     raw = [normalise_index(i) for i in rows.column("index")]
     indices = [int(r) if r.isdigit() else -1 for r in raw]  # a malformed index is rejected in _convert
     has_copies = any(i >= CIRCULAR_OFFSET for i in indices)

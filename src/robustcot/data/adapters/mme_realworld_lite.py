@@ -33,8 +33,8 @@ from robustcot.data.adapters.common import (
     register_adapter,
     text,
 )
-from robustcot.data.adapters.media import image_from_base64, image_from_field, image_from_path
-from robustcot.data.adapters.rows import Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.media import image_from_base64, image_from_field, image_from_path, image_roots
+from robustcot.data.adapters.rows import source_rows
 from robustcot.data.adapters.tsv import normalise_index
 from robustcot.data.sample import LETTERS, Sample
 
@@ -105,13 +105,8 @@ def load(
     revision: str | None = None,
 ) -> LoadResult:
     """MME-RealWorld-Lite questions (≈50 per task)."""
-    if data_dir is not None:
-        root = Path(data_dir)
-        rows: Rows = read_local(find_files(root, (file,) if file else PATTERNS))
-        roots = [Path(image_dir)] if image_dir else [root, root / "images"]
-    else:
-        rows = hub_rows(hub_id, split="train", revision=revision)
-        roots = [Path(image_dir)] if image_dir else []
+    rows = source_rows(data_dir, (file,) if file else PATTERNS, hub_id, split="train", revision=revision)
+    roots = image_roots(image_dir, data_dir, [".", "images"])
     official = "Question_id" in rows.columns
     raw_ids = rows.column("Question_id" if official else "index")
     ids = [f"{BENCHMARK}-{normalise_index(i) if i is not None else n}" for n, i in enumerate(raw_ids)]

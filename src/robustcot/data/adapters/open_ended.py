@@ -17,9 +17,10 @@ import re
 import string
 from typing import Any, Literal
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from robustcot.data.sample import ImageInput
+from robustcot.data.sample import ImageInput, coerce_images, decode_images
 from robustcot.errors import SampleError
 
 AnswerType = Literal["text", "integer"]
@@ -49,14 +50,12 @@ class OpenSample(BaseModel):
     """Other accepted answers (normalised the same way)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    _decoded: list[Any] | None = PrivateAttr(default=None)
+    _decoded: list[Image.Image] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
     def _coerce_images(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "images" in data:
-            data = {**data, "images": [ImageInput.of(x) for x in data["images"]]}
-        return data
+        return coerce_images(data)
 
     @model_validator(mode="after")
     def _check(self) -> OpenSample:
@@ -68,16 +67,10 @@ class OpenSample(BaseModel):
             raise SampleError(self.id, f"integer answer {self.answer!r} is not an integer")
         return self
 
-    def load_images(self) -> list[Any]:
+    def load_images(self) -> list[Image.Image]:
         """Decode every image once; raises :class:`SampleError` naming the image that failed."""
         if self._decoded is None:
-            out = []
-            for i, img in enumerate(self.images):
-                try:
-                    out.append(img.load())
-                except Exception as exc:  # PIL raises several unrelated types for bad files
-                    raise SampleError(self.id, f"image {i} ({img.describe()}) is unreadable: {exc}") from exc
-            self._decoded = out
+            self._decoded = decode_images(self.id, self.images)
         return self._decoded
 
     def release_images(self) -> None:

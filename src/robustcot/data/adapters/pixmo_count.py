@@ -33,7 +33,7 @@ from robustcot.data.adapters.common import (
 )
 from robustcot.data.adapters.media import image_from_field
 from robustcot.data.adapters.open_ended import OpenSample
-from robustcot.data.adapters.rows import Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.rows import source_rows
 from robustcot.data.sample import ImageInput
 from robustcot.errors import ConfigError
 
@@ -116,14 +116,10 @@ def load(
     """Pixmo-Count rows of ``split`` with images from ``image_cache`` (never downloaded)."""
     if "{label}" not in question_template:
         raise ConfigError("question_template must contain {label}")
-    if data_dir is not None:
-        root = Path(data_dir)
-        patterns = (f"{split}-*.parquet", f"{split}.parquet", f"**/{split}-*.parquet", f"{split}.jsonl", f"{split}.json")
-        rows: Rows = read_local(find_files(root, patterns))
-        cache = ImageCache(Path(image_cache) if image_cache else root / "images")
-    else:
-        rows = hub_rows(hub_id, split=split, revision=revision)
-        cache = ImageCache(Path(image_cache) if image_cache else None)
+    patterns = (f"{split}-*.parquet", f"{split}.parquet", f"**/{split}-*.parquet", f"{split}.jsonl", f"{split}.json")
+    rows = source_rows(data_dir, patterns, hub_id, split=split, revision=revision)
+    default_cache = Path(data_dir) / "images" if data_dir is not None else None
+    cache = ImageCache(Path(image_cache) if image_cache else default_cache)
     ids = [f"{BENCHMARK}-{split}-{i}" for i in range(len(rows))]
     return collect(
         BENCHMARK,

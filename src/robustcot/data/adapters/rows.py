@@ -255,6 +255,15 @@ def _tsv_list(path: Path) -> list[dict[str, Any]]:
     return r.take(range(len(r)))
 
 
+def tagged_rows(table: Rows, subset: str) -> list[dict[str, Any]]:
+    """Every row of ``table`` with its subset name (``_subset``) and position in it (``_index``) added.
+
+    Benchmarks published as one JSON file per subset (Spatial-MM, WhatsUp) are loaded as one table;
+    the tags keep each row's origin for its sample id and metadata.
+    """
+    return [{**r, "_subset": subset, "_index": i} for i, r in enumerate(table.take(range(len(table))))]
+
+
 def find_files(data_dir: Path, patterns: Sequence[str]) -> list[Path]:
     """Files under ``data_dir`` matching the first glob pattern that matches anything (sorted).
 
@@ -271,3 +280,26 @@ def find_files(data_dir: Path, patterns: Sequence[str]) -> list[Path]:
         if found:
             return found
     raise ConfigError(f"no data file in {data_dir} matches any of {list(patterns)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Local files or hub
+
+
+def source_rows(
+    data_dir: str | Path | None,
+    patterns: Sequence[str],
+    hub_id: str,
+    *,
+    split: str,
+    name: str | None = None,
+    revision: str | None = None,
+) -> Rows:
+    """Rows of the local files under ``data_dir`` matching ``patterns``, or of the hub copy without one.
+
+    Every adapter with a hub copy reads its data this way: the published layout when the user
+    points at local files, ``hub_id`` (config ``name``, ``split``) otherwise.
+    """
+    if data_dir is not None:
+        return read_local(find_files(Path(data_dir), patterns))
+    return hub_rows(hub_id, name=name, split=split, revision=revision)

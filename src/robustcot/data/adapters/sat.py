@@ -33,7 +33,7 @@ from robustcot.data.adapters.common import (
     text,
 )
 from robustcot.data.adapters.media import images_from_field
-from robustcot.data.adapters.rows import Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.rows import source_rows
 from robustcot.data.sample import Sample
 
 BENCHMARK = "sat"
@@ -77,11 +77,8 @@ def load(
     revision: str | None = None,
 ) -> LoadResult:
     """SAT questions of ``split`` (train, static, val or test)."""
-    if data_dir is not None:
-        patterns = (f"SAT_{split}.parquet", f"{split}-*.parquet", f"**/SAT_{split}.parquet", f"{split}.parquet")
-        rows: Rows = read_local(find_files(Path(data_dir), patterns))
-    else:
-        rows = hub_rows(hub_id, split=split, revision=revision)
+    patterns = (f"SAT_{split}.parquet", f"{split}-*.parquet", f"**/SAT_{split}.parquet", f"{split}.parquet")
+    rows = source_rows(data_dir, patterns, hub_id, split=split, revision=revision)
     ids = [f"{BENCHMARK}-{split}-{i}" for i in range(len(rows))]
     return collect(
         BENCHMARK, rows, ids, lambda row, sid: _convert(row, sid, seed), limit=limit, seed=seed, circular=circular

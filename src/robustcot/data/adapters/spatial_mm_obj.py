@@ -23,6 +23,7 @@ row names an existing option. Every such row is flagged with ``metadata["answer_
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,11 +31,11 @@ from robustcot.data.adapters.common import (
     BenchmarkCard,
     LoadResult,
     RowError,
-    collect,
+    collect_tagged,
     register_adapter,
 )
 from robustcot.data.adapters.media import image_from_path
-from robustcot.data.adapters.rows import ListRows, find_files, read_json_rows
+from robustcot.data.adapters.rows import find_files, read_json_rows, tagged_rows
 from robustcot.data.sample import LETTERS, Sample
 from robustcot.errors import ConfigError
 
@@ -133,19 +134,10 @@ def load(
     for part in parts:
         if part not in FILES:
             raise ConfigError(f"spatial_mm_obj subset must be one, two or all, got {subset!r}")
-        table = read_json_rows(find_files(root, FILES[part])[0])
-        rows += [{**r, "_subset": part, "_index": i} for i, r in enumerate(table.take(range(len(table))))]
+        rows += tagged_rows(read_json_rows(find_files(root, FILES[part])[0]), part)
     roots = [Path(image_dir)] if image_dir else [root / "images", root, root.parent / "images"]
-    ids = [f"{BENCHMARK}-{r['_subset']}-{r['_index']}" for r in rows]
-    return collect(
-        BENCHMARK,
-        ListRows(rows),
-        ids,
-        lambda row, sid: _convert(row, sid, roots, answer_field),
-        limit=limit,
-        seed=seed,
-        circular=circular,
-    )
+    convert = partial(_convert, roots=roots, field=answer_field)
+    return collect_tagged(BENCHMARK, rows, convert, limit=limit, seed=seed, circular=circular)
 
 
 CARD = BenchmarkCard(

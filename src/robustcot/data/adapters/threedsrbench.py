@@ -40,8 +40,8 @@ from robustcot.data.adapters.common import (
     rotations,
     text,
 )
-from robustcot.data.adapters.media import image_from_field
-from robustcot.data.adapters.rows import Rows, find_files, hub_rows, read_local
+from robustcot.data.adapters.media import image_from_field, image_roots
+from robustcot.data.adapters.rows import source_rows
 from robustcot.data.adapters.tsv import ImageRefs, image_table, normalise_index, tsv_images
 from robustcot.data.sample import Sample
 
@@ -157,13 +157,10 @@ def load(
     revision: str | None = None,
 ) -> LoadResult:
     """3DSRBench questions; ``file`` names one TSV/parquet inside ``data_dir``."""
-    if data_dir is not None:
-        root = Path(data_dir)
-        rows: Rows = read_local(find_files(root, (file,) if file else PATTERNS))
-        roots = [Path(image_dir)] if image_dir else [root / "coco_images", root]
-    else:
-        rows = hub_rows(hub_id, name="3dsr_circular" if circular else "3dsr", split="test", revision=revision)
-        roots = [Path(image_dir)] if image_dir else []
+    patterns = (file,) if file else PATTERNS
+    hub_config = "3dsr_circular" if circular else "3dsr"
+    rows = source_rows(data_dir, patterns, hub_id, name=hub_config, split="test", revision=revision)
+    roots = image_roots(image_dir, data_dir, ["coco_images", "."])
     qids = [text(q) for q in rows.column("qid")]
     indices = [normalise_index(i) for i in rows.column("index")]
     keep = [i for i, q in enumerate(qids) if circular or q is None or not _ROTATED.search(q)]

@@ -34,6 +34,7 @@ from robustcot.data.adapters.common import (
     register_adapter,
     shuffled,
     text,
+    unreadable_row,
 )
 from robustcot.data.adapters.media import image_from_field, image_from_path
 from robustcot.data.adapters.rows import ListRows, Rows, hub_rows, read_json_rows
@@ -84,8 +85,6 @@ def _convert_question(row: dict[str, Any], sid: str, roots: list[Path]) -> Sampl
 
 
 def _convert_annotation(row: dict[str, Any], sid: str, seed: int) -> Sample:
-    if "_error" in row:
-        raise RowError(row["_error"])
     options, gold, order = shuffled([str(o) for o in as_list(row["options"])], 0, seed, sid)
     return Sample(
         id=sid,
@@ -110,7 +109,7 @@ def _annotations(root: Path) -> list[dict[str, Any]]:
             try:
                 row = read_json_rows(ann).take([0])[0]
             except (ConfigError, OSError) as exc:  # one broken annotation rejects one sample
-                row = {"_error": str(exc)}
+                row = unreadable_row(str(exc))
             image = next((p for p in sorted(ann.parent.glob(ann.stem + ".*")) if p.suffix != ".json"), None)
             rows.append({**row, "_category": category, "_image": str(image or ann.with_suffix(".jpg")), "_name": ann.stem})
     return rows

@@ -28,6 +28,7 @@ generative prompt): ``QUESTION``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,12 @@ from robustcot.data.adapters.common import (
     LoadResult,
     RowError,
     as_list,
-    collect,
+    collect_tagged,
     register_adapter,
     shuffled,
 )
 from robustcot.data.adapters.media import image_from_path
-from robustcot.data.adapters.rows import ListRows, read_json_rows
+from robustcot.data.adapters.rows import read_json_rows, tagged_rows
 from robustcot.data.sample import ImageInput, Sample
 from robustcot.errors import ConfigError
 
@@ -139,20 +140,11 @@ def load(
             if subsets == "all":
                 continue  # 'all' means every subset that was downloaded
             raise ConfigError(f"whatsup subset {name!r} needs {path}")
-        table = read_json_rows(path)
-        rows += [{**r, "_subset": name, "_index": i} for i, r in enumerate(table.take(range(len(table))))]
+        rows += tagged_rows(read_json_rows(path), name)
     if not rows:
         raise ConfigError(f"no WhatsUp JSON files found in {root} (expected any of {[f for f, _ in SUBSETS.values()]})")
-    ids = [f"{BENCHMARK}-{r['_subset']}-{r['_index']}" for r in rows]
-    return collect(
-        BENCHMARK,
-        ListRows(rows),
-        ids,
-        lambda row, sid: _convert(row, sid, root, seed),
-        limit=limit,
-        seed=seed,
-        circular=circular,
-    )
+    convert = partial(_convert, root=root, seed=seed)
+    return collect_tagged(BENCHMARK, rows, convert, limit=limit, seed=seed, circular=circular)
 
 
 CARD = BenchmarkCard(
