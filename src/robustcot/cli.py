@@ -32,6 +32,19 @@ def _run(overrides: dict, config_file: Path | None, quiet: bool) -> None:
     console.print(f"{what}; run directory: {result.run_dir} (records.parquet, summary.md, run.json)")
 
 
+def _run_ray(overrides: dict, config_file: Path | None, n_shards: int, address: str | None) -> None:
+    from robustcot.config import load_eval_config
+    from robustcot.distributed.ray_executor import run_sharded_with_ray
+
+    try:
+        config = load_eval_config(config_file, overrides)
+        shard_dirs = run_sharded_with_ray(config, n_shards, address=address)
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{len(shard_dirs)} shards merged into {config.out} (records.parquet, summary.md, run.json)")
+
+
 def _key_values(items: list[str] | None) -> dict | None:
     """``["subset=2D", "circular=true"]`` → ``{"subset": "2D", "circular": True}`` (values parsed as YAML)."""
     if not items:
@@ -72,10 +85,16 @@ def eval_command(
     max_total_tokens: Annotated[int | None, typer.Option(help="openai: stop sending after this many tokens")] = None,
     max_cost_usd: Annotated[float | None, typer.Option(help="openai: stop sending after this estimated cost")] = None,
     judge: Annotated[list[str] | None, typer.Option("--judge", help="LLM judge spec, repeatable")] = None,
+    shard: Annotated[str | None, typer.Option(help="evaluate only shard i/n of the samples (0-based), e.g. 0/4")] = None,
+    executor: Annotated[str, typer.Option(help="local | ray (runs --shards shard tasks on Ray, then merges)")] = "local",
+    shards: Annotated[int, typer.Option(help="number of shards for --executor ray")] = 2,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray instance)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Evaluate a model under the perturbation suite and write a run directory."""
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"--executor must be local or ray, not {executor!r}")
     overrides = {
         "model": model,
         "benchmark": benchmark,
@@ -89,6 +108,7 @@ def eval_command(
         "data_dir": data_dir,
         "benchmark_options": _key_values(benchmark_option),
         "judges": judge or None,
+        "shard": shard,
         "hf.max_new_tokens": max_new_tokens,
         "vllm.max_new_tokens": max_new_tokens,
         "openai.max_tokens": max_new_tokens,
@@ -100,7 +120,10 @@ def eval_command(
         "hf.device": device,
         "hf.dtype": dtype,
     }
-    _run(overrides, config, quiet)
+    if executor == "ray":
+        _run_ray(overrides, config, shards, ray_address)
+    else:
+        _run(overrides, config, quiet)
 
 
 @app.command()
@@ -140,6 +163,29 @@ def judge(
         f"{overall['note'] or ''}"
     )
     console.print(f"wrote {result.run_dir}/records.parquet and judges.json")
+
+
+@app.command()
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="shard run directories (`robustcot eval --shard i/n`)")],
+    out: Annotated[Path, typer.Option(help="merged run directory")],
+    allow_incomplete: Annotated[bool, typer.Option(help="merge even if shards or records are missing")] = False,
+) -> None:
+    """Join the shard runs of one evaluation into one run directory, checking that nothing is missing."""
+    from robustcot.distributed.merge import merge_runs
+
+    try:
+        result = merge_runs(runs, out, allow_incomplete=allow_incomplete)
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for line in result.problems():
+        console.print(f"[yellow]incomplete:[/yellow] {line}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print(
+        f"{result.n_records} records ({result.n_errors} error rows) from {result.n_shards} shards → {result.out}"
+    )
 
 
 @app.command()

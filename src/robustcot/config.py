@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from robustcot.distributed.shards import parse_shard
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
 from robustcot.models.openai_config import OpenAIConfig
@@ -37,6 +38,8 @@ class EvalConfig(BaseModel):
     """Prompt profile name, or ``auto`` to choose it from the model spec (``robustcot profiles``)."""
     benchmark_options: dict[str, Any] = Field(default_factory=dict)
     """Extra loader options of the benchmark adapter (e.g. ``{subset: 2D, circular: true}``)."""
+    shard: str | None = None
+    """``i/n``: evaluate only the samples that hash to shard ``i`` of ``n`` (join shards with ``robustcot merge``)."""
     out: Path = Path("runs/demo")
     """Run directory; re-running with the same directory resumes."""
     batch_size: int = Field(8, ge=1)
@@ -59,6 +62,11 @@ class EvalConfig(BaseModel):
     def _split(cls, v: Any) -> Any:
         return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, v: str | None) -> str | None:
+        return None if v is None else str(parse_shard(v))
+
     def identity(self, template_version: str) -> dict[str, Any]:
         """Settings that must stay fixed across resumes of one run directory."""
         return {
@@ -68,6 +76,7 @@ class EvalConfig(BaseModel):
             "seed": self.seed,
             "profile": self.profile,
             "template_version": template_version,
+            "shard": self.shard,
             **self._generation_identity(),
         }
 
@@ -78,7 +87,7 @@ class EvalConfig(BaseModel):
                 "max_new_tokens": o.max_tokens,
                 "temperature": o.temperature,
                 "top_p": o.top_p,
-                "seed": o.seed,
+                "sampling_seed": o.seed,
                 "base_url": o.base_url,
                 "prefill_mode": o.prefill_mode,
                 "emulated_template": o.emulated_template,

@@ -18,6 +18,7 @@ from robustcot.data.adapters import Reject, rejects_of, task_of
 from robustcot.data.images import QWEN25_VL, ImagePolicy, load_images
 from robustcot.data.registry import load_benchmark
 from robustcot.data.sample import Sample
+from robustcot.distributed.shards import select_shard
 from robustcot.errors import ConfigError, SampleError
 from robustcot.models.base import Backend, Completion, GenerationRequest
 from robustcot.models.registry import make_backend
@@ -204,6 +205,7 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     if config.data_dir is not None:
         options["data_dir"] = config.data_dir
     samples = load_benchmark(config.benchmark, limit=config.limit, seed=config.seed, **options)
+    samples = select_shard(samples, config.shard)
     done = store.done_keys()
     context = {"model": config.model, "profile": profile.name, "template_version": TEMPLATE_VERSION}
     items, failures = plan(samples, config, profile)
