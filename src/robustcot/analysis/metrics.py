@@ -21,16 +21,22 @@ Definitions (they decide what every report number means, so they live here, next
   "correct under this variant" (label over all pairs, not only base-correct ones; unparsed = wrong).
   A label with one class or fewer than two usable pairs gives NaN and a reason in ``auroc_note``;
   sklearn's version-dependent single-class behaviour is never reached.
+* **Open-ended benchmarks** (rows with ``task == "open"``, when the column exists) have no option
+  letters: accuracy, flips and quadrants are computed as above from ``correct`` (normalised match)
+  and the open rule judge, while mean H, mean P(correct) and both AUROCs are NaN and ``auroc_note``
+  says why. A benchmark is open or not as a whole, so open rows never share a group with letter rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
+
+from robustcot.data.adapters.open_ended import NO_LETTERS_NOTE
 
 BASE_VARIANT = "base"
 
@@ -125,8 +131,17 @@ def variant_metrics(records: pd.DataFrame) -> pd.DataFrame:
     order = {v: i for i, v in enumerate(_variant_order(frame["variant"]))}
     groups = frame.groupby(["benchmark", "variant", "abstain"], dropna=False, sort=False)
     rows = [_group_metrics(key, group, has_base) for key, group in groups]
+    open_names = open_benchmarks(records)
+    rows = [replace(m, auroc_note=NO_LETTERS_NOTE) if m.benchmark in open_names else m for m in rows]
     rows.sort(key=lambda m: (str(m.benchmark), order[m.variant], m.abstain))
     return pd.DataFrame([asdict(m) for m in rows], columns=METRIC_COLUMNS)
+
+
+def open_benchmarks(records: pd.DataFrame) -> set[str]:
+    """Benchmarks with open-ended rows (``task == "open"``); none when the column predates them."""
+    if "task" not in records.columns:
+        return set()
+    return {str(b) for b in records.loc[records["task"].eq("open").fillna(False).astype(bool), "benchmark"].dropna()}
 
 
 def _normalise(records: pd.DataFrame) -> pd.DataFrame:

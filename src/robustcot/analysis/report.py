@@ -33,6 +33,7 @@ from robustcot.analysis.page import report_html
 from robustcot.analysis.provenance import Provenance, provenance
 from robustcot.analysis.resampling import Resampler
 from robustcot.analysis.runs import RunInfo, load_runs
+from robustcot.analysis.summary import grouped_tables
 from robustcot.analysis.thumbnails import ImageSource, collect_thumbnails
 from robustcot.errors import ConfigError
 
@@ -177,6 +178,8 @@ def _sections(records: pd.DataFrame, frame: AnalysisFrame, resampler: Resampler,
         S.judges_section(agreement.agreement_table(frame, resampler), agreement.label_table(frame),
                          agreement.single_judge_note(frame)),
         S.category_section(robustness.category_table(frame), frame.variants),
+        S.grouped_section(grouped_tables(records, frame.variants, by_model=True,
+                                         breakdowns=("parent_category", "source"))),
     ]
 
 

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from robustcot.analysis import figures as F
 from robustcot.analysis.metrics import BASE_VARIANT, QUADRANTS
-from robustcot.analysis.summary import MISSING, fmt_num, fmt_pct
+from robustcot.analysis.summary import MISSING, GroupedTable, fmt_num, fmt_pct
 
 
 @dataclass
@@ -328,6 +328,20 @@ def category_section(table: pd.DataFrame, variants: list[str]) -> Section:
     cell = table.apply(lambda r: pct_ci(r["accuracy"], r["acc_low"], r["acc_high"]), axis=1)
     display = _wide(table, ["model", "benchmark", "category"], cell, variants)
     section.tables.append(ReportTable("categories", "Accuracy per category", table, display))
+    return section
+
+
+def grouped_section(tables: list[GroupedTable]) -> Section:
+    """The benchmarks' own grouped scores (the tables ``summary.md`` shows, per model)."""
+    section = Section("grouped", "Grouped scores (the benchmarks' own rules)")
+    if not tables:
+        section.intro = "No record carries CircularEval/flip group keys, CV-Bench sources, parent categories or sources."
+        return section
+    section.intro = ("Scores as the benchmarks define them, per model and variant: a question with several copies "
+                     "(CircularEval rotations, flipped twins) counts right only if every copy is; CV-Bench's official "
+                     "aggregate; accuracy per parent category and per data source. Error rows are left out (a group "
+                     "with one is left out whole); unparsed answers count as wrong.")
+    section.tables += [ReportTable(t.name, t.title, t.data, t.display, t.caption) for t in tables]
     return section
 
 

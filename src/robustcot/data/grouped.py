@@ -156,3 +156,38 @@ def cvbench_score(records: pd.DataFrame, by: Sequence[str] = ("variant", "abstai
     plain = row_accuracy(frame, by).set_index(list(by))["accuracy"]
     out["accuracy"] = plain.reindex(out.index)
     return out.reset_index()
+
+
+#: Columns a per-value accuracy breakdown is offered for, in report order.
+BREAKDOWN_COLUMNS: tuple[str, ...] = ("category", "parent_category", "source")
+
+
+def carried(records: pd.DataFrame, column: str) -> bool:
+    """Whether any row has a value in ``column`` (absent or all-null columns carry nothing)."""
+    return column in records.columns and bool(records[column].notna().any())
+
+
+def group_scores(records: pd.DataFrame, by: Sequence[str] = BY) -> pd.DataFrame:
+    """Row accuracy next to every group accuracy the records support, one row per ``by`` group.
+
+    Only benchmarks whose rows carry some ``group_<kind>`` key are scored (and counted in ``n`` /
+    ``accuracy``), and a kind is scored only on the benchmarks that carry its key: NaN elsewhere,
+    because a benchmark without flipped twins has no flip accuracy (group accuracy over singleton
+    groups would silently repeat row accuracy). Empty when no row carries a group key.
+    Columns: ``by..., n, accuracy`` then, per kind carried, ``<kind>, n_groups_<kind>,
+    n_groups_error_<kind>`` (scored groups, groups left out for an error row).
+    """
+    kinds = [kind for kind in GROUP_NAMES if carried(records, f"group_{kind}")]
+    if not kinds:
+        return pd.DataFrame()
+    keyed = {b for kind in kinds for b in records.loc[records[f"group_{kind}"].notna(), "benchmark"]}
+    frame = records[records["benchmark"].isin(keyed)]
+    out = row_accuracy(frame, by)[[*by, "n", "accuracy"]]
+    for kind in kinds:
+        col = f"group_{kind}"
+        with_key = frame["benchmark"].isin(set(frame.loc[frame[col].notna(), "benchmark"]))
+        acc = group_accuracy(frame[with_key], col, by)[[*by, "accuracy", "n_groups_scored", "n_groups_error"]]
+        acc = acc.rename(columns={"accuracy": kind, "n_groups_scored": f"n_groups_{kind}",
+                                  "n_groups_error": f"n_groups_error_{kind}"})
+        out = out.merge(acc, on=list(by), how="left")
+    return out

@@ -90,6 +90,8 @@ class HFBackend:
         kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
         if self.config.attn_implementation:
             kwargs["attn_implementation"] = self.config.attn_implementation
+        if self.device.startswith("cuda"):
+            kwargs["device_map"] = self.device  # load shards straight onto the GPU, not via host memory
         self.model = AutoModelForImageTextToText.from_pretrained(self.model_path, **kwargs).to(self.device).eval()
         self.processor = load_processor(
             self.model_path, min_pixels=self.config.min_pixels, max_pixels=self.config.max_pixels

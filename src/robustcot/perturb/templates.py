@@ -33,3 +33,16 @@ ABSTAIN_OPTION = "I'm not sure"
 
 #: Statement for an option of a sample without ``option_statements``.
 GENERIC_STATEMENT = 'The answer to the question "{question}" is "{option}".'
+
+#: User-turn instruction for open-ended questions (no options), after the question and a line break.
+#: robustcot's own wording, the same for every profile: profiles' templates all lay out options.
+OPEN_INSTRUCTION = {
+    "text": (
+        "Think about the question step by step inside <think> </think> tags, then give only the final answer, "
+        "a short word or phrase, inside <answer> </answer> tags."
+    ),
+    "integer": (
+        "Think about the question step by step inside <think> </think> tags, then give only the final answer, "
+        "a number, inside <answer> </answer> tags, for example <answer>3</answer>."
+    ),
+}

@@ -9,6 +9,7 @@ loudly), and reports keep their accuracy apart from letter accuracy.
 Scoring is deliberately simple and documented: :func:`score_open` compares a normalised prediction
 with the normalised gold (``text``) or the first integer in the prediction with the gold count
 (``integer``, as lmms-eval's Pixmo-Count task does, plus English number words up to twenty).
+:mod:`robustcot.open_eval` runs them through the evaluation with their own variants and scoring.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ _WORDS = (
 )  # fmt: skip
 NUMBER_WORDS = {w: i for i, w in enumerate(_WORDS)}
 _ARTICLES = {"a", "an", "the"}
+
+#: Why an open-ended row has no letter uncertainty (its ``uncertainty_note``; the summary's AUROC note).
+NO_LETTERS_NOTE = "open-ended: no option letters"
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 
