@@ -257,5 +257,185 @@ def profiles() -> None:
     console.print(table)
 
 
+train_app = typer.Typer(no_args_is_help=True, help="GRPO training: data export, verl/TRL launch.")
+app.add_typer(train_app, name="train")
+
+
+def _name_values(items: list[str] | None, what: str) -> dict[str, str]:
+    """``["sat=/data/SAT"]`` → ``{"sat": "/data/SAT"}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{what}: expected NAME=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+@train_app.command("prepare")
+def train_prepare(
+    mix: Annotated[str, typer.Option(help="NAME:COUNT,... e.g. sat:32000,pixmo_count:15000[,geometry3k:2101] or synthetic:200")],
+    out: Annotated[Path, typer.Option(help="output directory (verl/, trl/, manifest.json)")],
+    seed: Annotated[int, typer.Option(help="sample selection, shuffle and injection seed")] = 0,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="inject captions/thinks, 10% each")] = False,
+    val_size: Annotated[int, typer.Option(help="prompts held out into verl/val.parquet")] = 0,
+    data_dir: Annotated[list[str] | None, typer.Option("--data-dir", help="NAME=PATH per component (repeatable)")] = None,
+    benchmark_option: Annotated[
+        list[str] | None, typer.Option("--benchmark-option", "-B", help="NAME.KEY=VALUE loader option (repeatable)")
+    ] = None,
+) -> None:
+    """Export a benchmark mix as verl parquet and a TRL dataset (deterministic given the seed)."""
+    from robustcot.train.export import prepare
+
+    options: dict[str, dict] = {}
+    for key, value in _name_values(benchmark_option, "--benchmark-option").items():
+        name, _, option = key.partition(".")
+        if not option:
+            raise typer.BadParameter(f"--benchmark-option: expected NAME.KEY=VALUE, got {key!r}")
+        options.setdefault(name, {})[option] = value
+    try:
+        result = prepare(
+            mix,
+            out,
+            seed=seed,
+            augment=augment,
+            val_size=val_size,
+            data_dirs=_name_values(data_dir, "--data-dir"),
+            loader_options=options,
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    m = result.manifest
+    console.print(f"{m['n_train']} train / {m['n_val']} val prompts; injections {m['injections']}")
+    console.print(f"wrote {result.verl_train}, {result.trl_dir}, {result.out / 'manifest.json'}")
+
+
+@train_app.command("verl")
+def train_verl(
+    data: Annotated[Path, typer.Option(help="directory written by `robustcot train prepare`")],
+    out: Annotated[Path, typer.Option(help="run directory (checkpoints/, rollouts/, command.sh)")],
+    seed: Annotated[int, typer.Option(help="every verl seed")] = 0,
+    preset: Annotated[str, typer.Option(help="study | smoke")] = "study",
+    faithfulness: Annotated[str, typer.Option(help="none | rule | llm")] = "none",
+    model: Annotated[str | None, typer.Option(help="policy (default: the preset's)")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs per node (default: the preset's)")] = None,
+    judge_url: Annotated[str | None, typer.Option(help="llm: OpenAI-compatible judge endpoint")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="llm: judge model name at that endpoint")] = None,
+    judge_model_path: Annotated[str | None, typer.Option(help="llm: judge served by verl itself")] = None,
+    override: Annotated[list[str] | None, typer.Option("--override", "-o", help="verl KEY=VALUE (repeatable)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command, do not run it")] = False,
+) -> None:
+    """Launch GRPO with verl (Qwen2.5-VL-7B, G=8, checkpoints every 250 steps) or print the command."""
+    from robustcot.train.judge_http import JudgeEndpoint
+    from robustcot.train.verl_launch import build_verl_command, launch_verl
+
+    if bool(judge_url) != bool(judge_model):
+        raise typer.BadParameter("--judge-url and --judge-model go together")
+    judge = JudgeEndpoint(judge_url, judge_model) if judge_url and judge_model else None
+    try:
+        launch = build_verl_command(
+            preset,
+            data=data,
+            out=out,
+            seed=seed,
+            model=model,
+            faithfulness=faithfulness,
+            judge=judge,
+            judge_model_path=judge_model_path,
+            n_gpus_per_node=gpus,
+            overrides=override or (),
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(launch_verl(launch, dry_run=dry_run))
+
+
+@train_app.command("trl")
+def train_trl_command(
+    data: Annotated[Path, typer.Option(help="the trl/ directory written by `robustcot train prepare`")],
+    model: Annotated[str, typer.Option(help="tiny | local path | hub id")],
+    out: Annotated[Path, typer.Option(help="output directory (checkpoint-N/)")],
+    faithfulness: Annotated[str, typer.Option(help="none | rule | llm")] = "none",
+    judge_url: Annotated[str | None, typer.Option(help="llm: OpenAI-compatible judge endpoint")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="llm: judge model name")] = None,
+    num_generations: Annotated[int, typer.Option(help="rollouts per prompt (G)")] = 8,
+    batch_size: Annotated[int, typer.Option(help="per-device batch (a multiple of G)")] = 8,
+    max_steps: Annotated[int, typer.Option(help="-1: one epoch")] = -1,
+    max_completion_length: Annotated[int, typer.Option(help="generation budget")] = 1024,
+    save_steps: Annotated[int, typer.Option(help="checkpoint interval")] = 250,
+    seed: Annotated[int, typer.Option(help="trainer seed")] = 0,
+    cpu: Annotated[bool, typer.Option("--cpu", help="train on CPU (tiny model)")] = False,
+) -> None:
+    """GRPO on one machine with TRL: same rewards and augmentation as the verl path."""
+    from robustcot.train.judge_http import JudgeEndpoint
+    from robustcot.train.rewards import RewardConfig
+    from robustcot.train.trl_grpo import train_trl
+
+    try:
+        judge = JudgeEndpoint(judge_url, judge_model) if judge_url and judge_model else None
+        result = train_trl(
+            data,
+            model,
+            out,
+            reward=RewardConfig(faithfulness, judge=judge),
+            num_generations=num_generations,
+            per_device_train_batch_size=batch_size,
+            max_steps=max_steps,
+            max_completion_length=max_completion_length,
+            save_steps=save_steps,
+            seed=seed,
+            use_cpu=cpu,
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"checkpoints: {', '.join(str(c) for c in result.checkpoints) or 'none'}")
+
+
+@app.command("sweep")
+def sweep_command(
+    checkpoints: Annotated[list[str], typer.Argument(help="checkpoint root(s), or NAME=DIR per run/seed")],
+    benchmark: Annotated[str, typer.Option(help="benchmark to evaluate every checkpoint on")] = "synthetic",
+    out: Annotated[Path, typer.Option(help="sweep directory (evals/, curves.parquet, curves.png)")] = Path("runs/sweep"),
+    variants: Annotated[str, typer.Option(help="comma-separated variants")] = "base,wrong_think,wrong_caption,correct_think",
+    limit: Annotated[int | None, typer.Option(help="samples per checkpoint")] = 200,
+    seed: Annotated[int, typer.Option(help="sample and wrong-option seed")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="local benchmark files")] = None,
+    base_model: Annotated[str | None, typer.Option(help="model spec evaluated as step 0")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="generation budget")] = None,
+    rollouts: Annotated[
+        list[str] | None, typer.Option("--rollouts", help="NAME=DIR verl rollout dump per run (repeatable)")
+    ] = None,
+) -> None:
+    """Evaluate every checkpoint (resumable) and draw accuracy/entropy/P(correct)/consistency curves."""
+    from robustcot.config import EvalConfig
+    from robustcot.train.sweep import sweep
+
+    runs = {}
+    for item in checkpoints:
+        name, sep, path = item.partition("=")
+        runs[name if sep else Path(item).name] = Path(path if sep else item)
+    try:
+        config = EvalConfig(limit=limit, seed=seed, data_dir=data_dir)
+        if max_new_tokens is not None:
+            config = config.model_copy(update={"hf": config.hf.model_copy(update={"max_new_tokens": max_new_tokens})})
+        result = sweep(
+            runs,
+            benchmark,
+            variants,
+            out=out,
+            config=config,
+            base_model=base_model,
+            rollout_dirs=_name_values(rollouts, "--rollouts") or None,
+            show_progress=True,
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{result.evaluated} checkpoint(s) evaluated; curves → {out / 'curves.parquet'}, {result.figure}")
+
+
 if __name__ == "__main__":
     app()
