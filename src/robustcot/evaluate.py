@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,15 @@ import pandas as pd
 from robustcot import __version__
 from robustcot.analysis.summary import write_summary
 from robustcot.config import EvalConfig
-from robustcot.data.adapters import Reject, rejects_of, task_of
+from robustcot.data.adapters import OpenSample, Reject, rejects_of, task_of
 from robustcot.data.images import QWEN25_VL, ImagePolicy, load_images
 from robustcot.data.registry import load_benchmark
 from robustcot.data.sample import Sample
 from robustcot.distributed.shards import select_shard
-from robustcot.errors import ConfigError, SampleError
+from robustcot.errors import SampleError
 from robustcot.models.base import Backend, Completion, GenerationRequest
 from robustcot.models.registry import make_backend
+from robustcot.open_eval import OpenPrompt, open_error_row, open_prompter, open_request, open_scored_row
 from robustcot.perturb.templates import TEMPLATE_VERSION
 from robustcot.perturb.variants import PerturbedPrompt, parse_variants, perturb
 from robustcot.prompting.profile import PromptProfile
@@ -35,8 +37,8 @@ LIBRARIES = ("torch", "transformers", "tokenizers", "pandas", "pyarrow", "scikit
 
 @dataclass
 class WorkItem:
-    sample: Sample
-    prompt: PerturbedPrompt
+    sample: Sample | OpenSample
+    prompt: PerturbedPrompt | OpenPrompt
     key: str
 
 
@@ -90,23 +92,35 @@ def _abstain_flags(config: EvalConfig) -> list[bool]:
     return [False, True] if config.abstain else [False]
 
 
-def plan(samples: list[Sample], config: EvalConfig, profile: PromptProfile) -> tuple[list[WorkItem], list[Failure]]:
+def plan(
+    samples: list[Sample] | list[OpenSample],
+    config: EvalConfig,
+    profile: PromptProfile,
+    *,
+    pool: list[OpenSample] | None = None,
+) -> tuple[list[WorkItem], list[Failure]]:
     """Every (sample, variant, abstain) to run, grouped by sample so a batch shares its images.
 
     A sample that a variant cannot be applied to (for example abstaining when all 26 letters are
-    taken) is returned as a :class:`Failure`, so the run records it and goes on.
+    taken) is returned as a :class:`Failure`, so the run records it and goes on. Open-ended
+    benchmarks get their variants from :func:`~robustcot.open_eval.open_prompter`, which draws wrong
+    answers from ``pool`` (the whole load when ``samples`` is one shard, so shards inject what an
+    unsharded run does).
     """
     variants = parse_variants(config.variants)
+    if any(isinstance(s, OpenSample) for s in samples):
+        make_prompt = open_prompter(samples if pool is None else pool, config.seed)
+    else:
+        make_prompt = partial(perturb, seed=config.seed)
     items, failures = [], []
     for sample in samples:
         for variant in variants:
             for abstain in _abstain_flags(config):
                 try:
-                    pp = perturb(
+                    pp = make_prompt(
                         sample,
                         variant,
                         abstain=abstain,
-                        seed=config.seed,
                         think_open=profile.think_open,
                         think_close=profile.think_close,
                     )
@@ -133,6 +147,8 @@ def load_failures(rejects: list[Reject], config: EvalConfig) -> list[Failure]:
 
 def _request(item: WorkItem, profile: PromptProfile, policy: ImagePolicy = QWEN25_VL) -> GenerationRequest:
     pp = item.prompt
+    if isinstance(pp, OpenPrompt):
+        return open_request(item.key, item.sample, pp, profile, policy)
     conv = profile.conversation(pp.question, pp.options, load_images(item.sample, policy), prefill=pp.prefill)
     letters = [chr(ord("A") + i) for i in range(len(pp.options))]
     return GenerationRequest(key=item.key, conversation=conv, letters=letters, answer_marker=profile.answer_marker)
@@ -168,14 +184,16 @@ def run_batch(
         try:
             ready.append((item, _request(item, profile, policy)))
         except Exception as exc:
-            rows[item.key] = error_row(item.sample, item.prompt, context, str(exc))
+            make_error = open_error_row if isinstance(item.prompt, OpenPrompt) else error_row
+            rows[item.key] = make_error(item.sample, item.prompt, context, str(exc))
     if ready:
         try:
             completions = generate_isolating_failures(backend, [r for _, r in ready])
         except Exception as exc:
             completions = [Completion(text="", error=f"generation failed: {type(exc).__name__}: {exc}")]
         for (item, _), completion in zip(ready, completions, strict=True):
-            rows[item.key] = scored_row(item.sample, item.prompt, profile, completion, context)
+            score = open_scored_row if isinstance(item.prompt, OpenPrompt) else scored_row
+            rows[item.key] = score(item.sample, item.prompt, profile, completion, context)
     return [rows[i.key] for i in items]
 
 
@@ -185,10 +203,6 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     The backend is built only when something is left to generate, so re-running a finished run
     costs a directory scan, not a model load.
     """
-    if task_of(config.benchmark) == "open":
-        raise ConfigError(
-            f"benchmark {config.benchmark!r} is open-ended (no options): the letter-metric evaluation does not apply"
-        )
     profile = profile_for_model(config.model, config.profile)
     config = config.model_copy(update={"profile": profile.name})  # record the resolved name, not "auto"
     store = RunStore(config.out)
@@ -204,11 +218,16 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     options = dict(config.benchmark_options)
     if config.data_dir is not None:
         options["data_dir"] = config.data_dir
-    samples = load_benchmark(config.benchmark, limit=config.limit, seed=config.seed, **options)
-    samples = select_shard(samples, config.shard)
+    loaded = load_benchmark(config.benchmark, limit=config.limit, seed=config.seed, **options)
+    samples = select_shard(loaded, config.shard)
     done = store.done_keys()
-    context = {"model": config.model, "profile": profile.name, "template_version": TEMPLATE_VERSION}
-    items, failures = plan(samples, config, profile)
+    context = {
+        "model": config.model,
+        "profile": profile.name,
+        "template_version": TEMPLATE_VERSION,
+        "task": task_of(config.benchmark),
+    }
+    items, failures = plan(samples, config, profile, pool=loaded)
     failures += load_failures(rejects_of(samples), config)
     recorded = store.done_keys(include_errors=True)
     store.append([f.row(context) for f in failures if f.key not in recorded])

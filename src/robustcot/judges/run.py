@@ -200,10 +200,9 @@ def judge_run(
 
 
 def _panel(i: int, route: str, rows: list[dict], labels: dict[str, list[str | None]]) -> str:
-    if route == "none":
-        return "unjudged"
-    if route in ("rule", "audit"):
-        return rows[i]["judge_rule"]
+    if route in ("none", "rule", "audit"):
+        # rows LLM judges cannot take (no option index, e.g. open-ended answers) keep the rule verdict
+        return rows[i]["judge_rule"] or "unjudged"
     return panel_label([column[i] or "unparsed" for column in labels.values()])
 
 
