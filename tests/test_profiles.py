@@ -139,3 +139,32 @@ def test_reference_refuses_tasks_a_harness_lacks() -> None:
     with pytest.raises(ConfigError, match="unknown harness"):
         render_reference(s, "helm")  # type: ignore[arg-type]
     assert "mmbench" in supported("vlmevalkit") and "sat" not in supported("vlmevalkit")
+
+
+def test_reference_prompt_style_runs_end_to_end(tmp_path, tiny_backend):
+    """`--prompt-style reference`: the harness text verbatim, caption before it, letter read at once."""
+    import pandas as pd
+
+    from fixtures.formats import write_tsv
+    from robustcot.config import EvalConfig
+    from robustcot.data.adapters import mmbench
+    from robustcot.evaluate import run_eval
+    from robustcot.prompting.reference import render_reference
+    from test_adapters_real import mmbench_rows  # the real MMBench questions in VLMEvalKit's TSV layout
+
+    data = tmp_path / "mmbench"
+    write_tsv(data / "MMBench_DEV_EN.tsv", mmbench_rows())
+    config = EvalConfig(model="tiny", benchmark="mmbench", data_dir=data, limit=2, out=tmp_path / "run",
+                        variants=["base", "wrong_caption"], prompt_style="reference", reference_harness="vlmevalkit")
+    config.hf.max_new_tokens = 4
+    df = run_eval(config, backend=tiny_backend, show_progress=False).records.set_index("key")
+    samples = {s.id: s for s in mmbench.load(data_dir=data)}
+    for sid in df["sample_id"].unique():
+        expected = render_reference(samples[sid], "vlmevalkit")
+        base = df.loc[f"{sid}|base|0", "prompt"]
+        caption = df.loc[f"{sid}|wrong_caption|0", "prompt"]
+        assert expected in base and "Image caption:" not in base
+        assert "Image caption:" in caption and expected in caption
+        assert caption.index("Image caption:") < caption.index(expected.splitlines()[0])
+    assert (df["profile"] == "reference-vlmevalkit").all()
+    assert pd.notna(df["entropy"]).all()

@@ -68,7 +68,11 @@ def eval_command(
     variants: Annotated[str | None, typer.Option(help="'all' or a comma-separated list")] = None,
     abstain: Annotated[bool | None, typer.Option("--abstain/--no-abstain", help="also run with an \"I'm not sure\" option")] = None,
     seed: Annotated[int | None, typer.Option(help="picks synthetic scenes and wrong options")] = None,
-    profile: Annotated[str | None, typer.Option(help="prompt profile")] = None,
+    profile: Annotated[str | None, typer.Option(help="prompt profile, or auto (from the model id)")] = None,
+    prompt_style: Annotated[
+        str | None, typer.Option(help="profile | reference (exactly as lmms-eval or VLMEvalKit prompts)")
+    ] = None,
+    reference_harness: Annotated[str | None, typer.Option(help="lmms_eval | vlmevalkit (with --prompt-style reference)")] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (re-run to resume)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="requests per backend call")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="generation budget")] = None,
@@ -103,6 +107,8 @@ def eval_command(
         "abstain": abstain,
         "seed": seed,
         "profile": profile,
+        "prompt_style": prompt_style,
+        "reference_harness": reference_harness,
         "out": out,
         "batch_size": batch_size,
         "data_dir": data_dir,

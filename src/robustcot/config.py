@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +36,10 @@ class EvalConfig(BaseModel):
     """Picks synthetic scenes and each sample's wrong option."""
     profile: str = "auto"
     """Prompt profile name, or ``auto`` to choose it from the model spec (``robustcot profiles``)."""
+    prompt_style: Literal["profile", "reference"] = "profile"
+    """``reference`` renders each sample exactly as ``reference_harness`` does (numbers comparable with it)."""
+    reference_harness: Literal["lmms_eval", "vlmevalkit"] = "lmms_eval"
+    """Harness whose prompt ``--prompt-style reference`` reproduces."""
     benchmark_options: dict[str, Any] = Field(default_factory=dict)
     """Extra loader options of the benchmark adapter (e.g. ``{subset: 2D, circular: true}``)."""
     shard: str | None = None
@@ -76,6 +80,7 @@ class EvalConfig(BaseModel):
             "seed": self.seed,
             "profile": self.profile,
             "template_version": template_version,
+            "prompt_style": self.prompt_style if self.prompt_style == "profile" else f"reference:{self.reference_harness}",
             "shard": self.shard,
             **self._generation_identity(),
         }

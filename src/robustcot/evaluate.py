@@ -28,6 +28,7 @@ from robustcot.perturb.templates import TEMPLATE_VERSION
 from robustcot.perturb.variants import PerturbedPrompt, parse_variants, perturb
 from robustcot.prompting.profile import PromptProfile
 from robustcot.prompting.profiles import profile_for_model
+from robustcot.prompting.reference import reference_profile
 from robustcot.records import record_key
 from robustcot.scoring.row import error_row, scored_row
 from robustcot.store import RunStore
@@ -149,7 +150,8 @@ def _request(item: WorkItem, profile: PromptProfile, policy: ImagePolicy = QWEN2
     pp = item.prompt
     if isinstance(pp, OpenPrompt):
         return open_request(item.key, item.sample, pp, profile, policy)
-    conv = profile.conversation(pp.question, pp.options, load_images(item.sample, policy), prefill=pp.prefill)
+    images = load_images(item.sample, policy)
+    conv = profile.conversation(pp.question, pp.options, images, prefill=pp.prefill, sample=item.sample)
     letters = [chr(ord("A") + i) for i in range(len(pp.options))]
     return GenerationRequest(key=item.key, conversation=conv, letters=letters, answer_marker=profile.answer_marker)
 
@@ -204,6 +206,8 @@ def run_eval(config: EvalConfig, *, backend: Backend | None = None, show_progres
     costs a directory scan, not a model load.
     """
     profile = profile_for_model(config.model, config.profile)
+    if config.prompt_style == "reference":
+        profile = reference_profile(config.reference_harness, profile)
     config = config.model_copy(update={"profile": profile.name})  # record the resolved name, not "auto"
     store = RunStore(config.out)
     store.open(

@@ -47,7 +47,10 @@ class PromptProfile(BaseModel):
         lines = "\n".join(self.option_format.format(letter=option_letter(i), text=o) for i, o in enumerate(options))
         return self.user_template.format(question=question.strip(), options=lines)
 
-    def conversation(self, question: str, options: list[str], images, *, prefill: str | None = None) -> Conversation:
+    def conversation(
+        self, question: str, options: list[str], images, *, prefill: str | None = None, sample=None
+    ) -> Conversation:
+        """The conversation for ``question``/``options`` as shown (``sample`` is the unperturbed source)."""
         return Conversation(
             user_text=self.user_text(question, options), images=list(images), system=self.system, prefill=prefill
         )

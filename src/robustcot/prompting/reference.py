@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from robustcot.data.sample import option_letter
 from robustcot.errors import ConfigError
+from robustcot.prompting.conversation import Conversation
+from robustcot.prompting.profile import PromptProfile
 
 Harness = Literal["lmms_eval", "vlmevalkit"]
 
@@ -183,3 +185,43 @@ def render_reference(sample: Any, harness: Harness) -> str:
             f"{', '.join(supported(harness))}"
         )
     return renderer(sample)
+
+
+class ReferenceProfile(PromptProfile):
+    """Asks exactly as ``harness`` does; perturbations still apply to the question, options and prefill.
+
+    The harness prompts ask for the letter directly, so there is no answer tag: the answer marker
+    is empty and the letter is read at the first generated token.
+    """
+
+    harness: Harness
+
+    def conversation(
+        self, question: str, options: list[str], images, *, prefill: str | None = None, sample=None
+    ) -> Conversation:
+        if sample is None:
+            raise ValueError("reference prompts need the source sample (hint, category, benchmark)")
+        if not question.endswith(sample.question):
+            raise ValueError(f"sample {sample.id!r}: the shown question does not end with the sample's question")
+        # Harness templates read dataset fields (raw question, hint, CV-Bench's prompt column), so the
+        # sample is rendered as published and an injected caption goes before the whole user text.
+        caption = question[: len(question) - len(sample.question)]
+        shown = sample.model_copy(update={"options": list(options)})
+        text = caption + render_reference(shown, self.harness)
+        return Conversation(user_text=text, images=list(images), prefill=prefill)
+
+
+def reference_profile(harness: Harness, base: PromptProfile) -> ReferenceProfile:
+    """The reference-mode profile for ``harness``; think tags follow ``base`` for the think variants."""
+    if harness not in {h for h, _ in RENDERERS}:
+        raise ConfigError(f"unknown harness {harness!r}; known: lmms_eval, vlmevalkit")
+    return ReferenceProfile(
+        name=f"reference-{harness}",
+        description=f"the user text {harness} sends, character for character",
+        user_template="{question}",
+        answer_style="letter",
+        answer_marker="",
+        think_open=base.think_open,
+        think_close=base.think_close,
+        harness=harness,
+    )
