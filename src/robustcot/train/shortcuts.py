@@ -22,8 +22,11 @@ _WORD_RE = re.compile(r"\w+")
 
 
 def normalise_think(text: str | None) -> str:
-    """Lower-case words joined by single spaces: formatting and punctuation do not make thinks differ."""
-    return " ".join(_WORD_RE.findall((text or "").lower()))
+    """Lower-case words joined by single spaces: formatting and punctuation do not make thinks differ.
+
+    Anything that is not a string (``None``, or the NaN pandas stores for a missing think) is no think.
+    """
+    return " ".join(_WORD_RE.findall(text.lower())) if isinstance(text, str) else ""
 
 
 def is_empty_think(text: str | None) -> bool:
