@@ -138,7 +138,8 @@ def demo(
     limit: Annotated[int, typer.Option(help="number of synthetic samples")] = 50,
 ) -> None:
     """The built-in model on the synthetic benchmark with every variant; no download."""
-    _run({"model": "tiny", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}, None, False)
+    overrides = {"model": "tiny", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}
+    _run({**overrides, "hf.max_new_tokens": 48}, None, False)
 
 
 @app.command()

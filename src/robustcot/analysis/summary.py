@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from rich import box
 from rich.table import Table
 
 from robustcot.analysis.metrics import QUADRANTS, variant_metrics
@@ -108,22 +109,57 @@ def _notes(metrics: pd.DataFrame) -> list[str]:
 
 
 #: Columns kept in the terminal table; the rest stay in summary.md, which has no width limit.
-TERMINAL_HEADERS = (
-    "benchmark", "variant", "abstain", "n", "accuracy [95% CI]", "flip rate",
-    *(_QUADRANT_HEADERS[q] for q in QUADRANTS), "mean H", "mean P(correct)", "AUROC P_base", "errors", "unparsed",
-)
+def _terminal_cells(metrics: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The few columns that fit an 80-column terminal; summary.md keeps the full set."""
+    optional = {
+        "benchmark": _with_benchmark(metrics),
+        "abst.": bool(len(metrics) and metrics["abstain"].astype(bool).any()),
+        "err": bool(len(metrics) and (metrics["n_errors"] > 0).any()),
+    }
+    columns = [
+        ("benchmark", lambda r: MISSING if _is_missing(r["benchmark"]) else str(r["benchmark"])),
+        ("variant", lambda r: str(r["variant"])),
+        ("abst.", lambda r: "yes" if r["abstain"] else "no"),
+        ("n", lambda r: str(r["n"])),
+        ("acc. [95% CI]", _accuracy_cell),
+        ("flip", lambda r: fmt_pct(r["flip_rate"])),
+        ("incons.", lambda r: fmt_pct(r["share_inconsistent_correct"] + r["share_inconsistent_incorrect"])),
+        ("H", lambda r: fmt_num(r["mean_entropy"], 2)),
+        ("AUROC", lambda r: fmt_num(r["auroc_p_base"], 2)),
+        ("unp.", lambda r: str(r["n_unparsed"])),
+        ("err", lambda r: str(r["n_errors"])),
+    ]
+    columns = [(h, f) for h, f in columns if optional.get(h, True)]
+    rows = [[f(row) for _, f in columns] for _, row in metrics.iterrows()]
+    return [h for h, _ in columns], rows
 
 
 def summary_table(metrics: pd.DataFrame, title: str, *, full: bool = False) -> Table:
-    """The metrics as a rich table for the terminal (the key columns unless ``full``)."""
-    headers, rows = _cells(metrics)
-    keep = [i for i, h in enumerate(headers) if full or h in TERMINAL_HEADERS]
-    table = Table(title=title)
-    for i in keep:
-        header = headers[i]
-        table.add_column(header, justify="left" if header in _TEXT_HEADERS else "right", no_wrap=header in ("variant", "accuracy [95% CI]"))
+    """The metrics as a rich table for the terminal: key columns, or every column with ``full``.
+
+    ``incons.`` is the share of scored rows whose think concludes another option than the answer,
+    ``H`` the mean letter entropy (nats), ``AUROC`` that of P_base for staying correct, ``unp.``
+    the answers that could not be parsed (counted wrong).
+    """
+    headers, rows = _cells(metrics) if full else _terminal_cells(metrics)
+    table = Table(
+        title=title,
+        caption="all columns, quadrants and notes: summary.md",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    for i, header in enumerate(headers):
+        # numbers never wrap; on a narrow terminal the variant name folds instead
+        widest = max([len(header), *(len(r[i]) for r in rows)])
+        table.add_column(
+            header,
+            justify="left" if header in (*_TEXT_HEADERS, "abst.") else "right",
+            no_wrap=header != "variant",
+            min_width=None if header == "variant" else widest,
+        )
     for row in rows:
-        table.add_row(*(row[i] for i in keep))
+        table.add_row(*row)
     return table
 
 
