@@ -96,11 +96,15 @@ def test_rich_table_matches_markdown_rows(records: pd.DataFrame) -> None:
     metrics = variant_metrics(records)
     table = summary_table(metrics, "tiny on bench")
     assert table.row_count == len(metrics)
-    assert [c.header for c in table.columns][:3] == ["variant", "abstain", "n"]
-    console = Console(record=True, width=300)
+    headers = [c.header for c in table.columns]
+    assert headers[:4] == ["variant", "abst.", "n", "acc. [95% CI]"]
+    console = Console(record=True, width=80)
     console.print(table)
     rendered = console.export_text()
     assert "tiny on bench" in rendered and "wrong_think" in rendered and "66.7%" in rendered
+    assert max(len(line) for line in rendered.splitlines()) <= 80
+    full = summary_table(metrics, "tiny on bench", full=True)
+    assert [c.header for c in full.columns][:3] == ["variant", "abstain", "n"] and len(full.columns) > len(headers)
 
 
 def test_write_summary_writes_file_and_returns_metrics(records: pd.DataFrame, tmp_path: Path) -> None:
