@@ -156,7 +156,7 @@ def summary_table(metrics: pd.DataFrame, title: str, *, full: bool = False) -> T
             header,
             justify="left" if header in (*_TEXT_HEADERS, "abst.") else "right",
             no_wrap=header != "variant",
-            min_width=None if header == "variant" else widest,
+            min_width=min(widest, 16) if header == "variant" else widest,
         )
     for row in rows:
         table.add_row(*row)
