@@ -1,0 +1,162 @@
+"""The whole organism study for one seed: SFT, GRPO with and without augmentation, curves, controls.
+
+``train_organism(seed, out)`` writes::
+
+    out/sft/                         the SFT checkpoint (loadable as hf:<path>)
+    out/grpo/<recipe>/checkpoint-N   GRPO checkpoints per recipe ("augmented", "plain")
+    out/sweep/                       robustcot.train.sweep output: an evaluation per checkpoint
+                                     (runs named by recipe; step 0 is the SFT model), curves.png
+    out/curves.parquet               the curves, column ``recipe`` naming the GRPO run
+    out/controls/blank/              the SFT model on blank images (image-reliance control)
+    out/organism.json                timings, settings and the headline numbers
+
+Every evaluation is robustcot's own :func:`~robustcot.evaluate.run_eval` on held-out scenes
+(synthetic seed ``eval_seed``, 0 by default; training never uses small seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from robustcot.errors import ConfigError
+from robustcot.models.hf import HFConfig
+from robustcot.organism.grpo import GRPOConfig
+from robustcot.organism.sft import SFTConfig
+
+#: Variants the curves track: clean accuracy, the two injected-text attacks and a control.
+CURVE_VARIANTS = ("base", "wrong_think", "wrong_caption", "correct_think")
+RECIPES = ("augmented", "plain")
+
+
+@dataclass
+class OrganismResult:
+    """Paths and the per-recipe curves (one row per recipe × step × variant)."""
+
+    out: Path
+    sft_checkpoint: Path
+    curves: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluation_settings() -> tuple[HFConfig, int]:
+    """The :class:`~robustcot.models.hf.HFConfig` and batch size of every organism evaluation.
+
+    A trace is ~25 tokens, so 48 new tokens never cut a well-formed answer off.
+    """
+    return HFConfig(max_new_tokens=48, device="cpu"), 32
+
+
+def blank_image_accuracy(checkpoint: Path, out: Path, *, limit: int, eval_seed: int) -> float:
+    """Base accuracy of ``checkpoint`` when every image is blank (chance if it really looks)."""
+    import robustcot.organism.controls  # noqa: F401  (registers the synthetic_blank benchmark)
+    from robustcot.config import EvalConfig
+    from robustcot.evaluate import run_eval
+
+    hf, batch = evaluation_settings()
+    config = EvalConfig(
+        model=f"hf:{checkpoint}",
+        benchmark="synthetic_blank",
+        limit=limit,
+        variants=["base"],
+        seed=eval_seed,
+        out=out,
+        batch_size=batch,
+        hf=hf,
+    )
+    records = run_eval(config, show_progress=False).records
+    return float(records["correct"].fillna(False).mean())
+
+
+def headline(curves: pd.DataFrame) -> dict[str, Any]:
+    """Per recipe and step: accuracy per variant, base entropy, and the drops the study reports."""
+    table = curves[~curves["abstain"]].pivot_table(
+        index=["recipe", "step"], columns="variant", values="accuracy"
+    )
+    entropy = curves[~curves["abstain"] & (curves["variant"] == "base")].set_index(["recipe", "step"])[
+        "entropy"
+    ]
+    out: dict[str, Any] = {}
+    for (recipe, step), row in table.iterrows():
+        entry = {f"acc_{v}": round(float(row[v]), 4) for v in table.columns}
+        entry["entropy_base"] = round(float(entropy.loc[(recipe, step)]), 4)
+        for attack in ("wrong_think", "wrong_caption"):
+            if attack in row:
+                entry[f"drop_{attack}"] = round(float(row["base"] - row[attack]), 4)
+        out.setdefault(recipe, {})[int(step)] = entry
+    return out
+
+
+def train_organism(
+    seed: int,
+    out: Path,
+    *,
+    sft: SFTConfig | None = None,
+    grpo: GRPOConfig | None = None,
+    recipes: tuple[str, ...] = RECIPES,
+    eval_limit: int = 200,
+    eval_seed: int = 0,
+) -> OrganismResult:
+    """SFT then GRPO per recipe for ``seed``; every checkpoint evaluated on held-out scenes.
+
+    ``recipes`` picks GRPO runs: ``augmented`` (the study's injections at 10% each) and ``plain``
+    (no injection). Finished stages found in ``out`` are reused, so an interrupted run resumes.
+    """
+    from robustcot.config import EvalConfig
+    from robustcot.organism.grpo import train_grpo
+    from robustcot.organism.sft import train_sft
+    from robustcot.train.sweep import sweep
+
+    unknown = sorted(set(recipes) - set(RECIPES))
+    if unknown or not recipes:
+        raise ConfigError(f"GRPO recipes must be some of {', '.join(RECIPES)}; got {list(recipes)}")
+    out = Path(out)
+    sft = (sft or SFTConfig()).model_copy(update={"seed": seed})
+    grpo = (grpo or GRPOConfig()).model_copy(update={"seed": seed})
+    timings: dict[str, float] = {}
+    hf, batch = evaluation_settings()
+
+    sft_dir = out / "sft"
+    if not (sft_dir / "config.json").exists():
+        start = time.perf_counter()
+        train_sft(sft, sft_dir)
+        timings["sft_s"] = time.perf_counter() - start
+
+    for recipe in recipes:
+        run_dir = out / "grpo" / recipe
+        if not any(run_dir.glob("checkpoint-*")):
+            start = time.perf_counter()
+            train_grpo(sft_dir, run_dir, grpo.model_copy(update={"augment": recipe == "augmented"}))
+            timings[f"grpo_{recipe}_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    swept = sweep(
+        {recipe: out / "grpo" / recipe for recipe in recipes},
+        "synthetic",
+        CURVE_VARIANTS,
+        out=out / "sweep",
+        config=EvalConfig(limit=eval_limit, seed=eval_seed, hf=hf, batch_size=batch),
+        base_model=f"hf:{sft_dir}",
+    )
+    timings["sweep_s"] = time.perf_counter() - start
+    curves = swept.curves.rename(columns={"run": "recipe"})
+    curves.to_parquet(out / "curves.parquet", index=False)
+
+    start = time.perf_counter()
+    blank = blank_image_accuracy(sft_dir, out / "controls" / "blank", limit=eval_limit, eval_seed=eval_seed)
+    timings["blank_control_s"] = time.perf_counter() - start
+    summary = {
+        "seed": seed,
+        "sft": sft.model_dump(),
+        "grpo": grpo.model_dump(),
+        "eval": {"limit": eval_limit, "seed": eval_seed},
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},  # stages run by this call only
+        "blank_image_base_accuracy_sft": round(blank, 4),
+        "curves": headline(curves),
+    }
+    (out / "organism.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return OrganismResult(out, sft_dir, curves, summary)

@@ -1,0 +1,128 @@
+"""The organism's architecture and tokenizer: a small Qwen2.5-VL sized for the synthetic scenes.
+
+The sizes follow the scenes, not a scaled-down 7B: a 112 px image is 8×8 patches of 14 px, and the
+2×2 patch merger turns it into 4×4 image tokens, one per cell of the scene grid (each cell holds at
+most one object). The vision window covers the whole image, so every vision block attends over all
+64 patches in one call instead of four window calls per image, which is what the time goes on at
+this size on a CPU.
+
+Input and output embeddings are untied (as in Qwen2.5-VL-7B). Tied, the output gradient pulls every
+colour word towards one "a colour comes next" direction (measured cosine similarity 0.97 between
+colour embeddings after 600 steps); as inputs they then look alike, the model cannot copy the object
+named in the question, and training sits on a plateau at chance. For the same reason the input
+embeddings start at unit scale instead of the config's 0.02: a token's identity must dominate the
+residual stream from the first step, or the layers' outputs drown it before copying is learned.
+
+The tokenizer is the ``tiny`` model's byte-level BPE retrained on the organism's own prompts and
+traces, with the think/answer tags as single tokens: every word of the benchmark becomes one token,
+which cuts a training sequence from ~200 to ~130 tokens. Pre-tokenisation still splits letters from
+punctuation, so option letters stay separate tokens and the letter readout works unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast, ProcessorMixin, Qwen2_5_VLForConditionalGeneration
+
+#: Everything that determines the untrained organism; stored next to the checkpoint.
+ARCHITECTURE: dict[str, Any] = {
+    "vocab_size": 1536,
+    "embedding_std": 1.0,
+    "text": {
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "rope_theta": 10000.0,
+        "mrope_section": [4, 6, 6],
+    },
+    "vision": {
+        "depth": 2,
+        "hidden_size": 96,
+        "intermediate_size": 192,
+        "num_heads": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "fullatt_block_indexes": [1],
+        "window_size": 112,
+    },
+    "image": {"min_pixels": 112 * 112, "max_pixels": 112 * 112},
+}
+
+#: Tags the traces use; single tokens so a trace costs fewer steps and the answer marker is exact.
+TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def build_tokenizer(vocab_size: int = ARCHITECTURE["vocab_size"]) -> PreTrainedTokenizerFast:
+    """Retrain the ``tiny`` tokenizer's pipeline on the organism's texts (deterministic).
+
+    The corpus is rendered with the ``tiny`` processor: rendering only needs the chat template,
+    which both share.
+    """
+    from tokenizers import AddedToken
+
+    from robustcot.models.tiny import build_processor as tiny_processor
+    from robustcot.models.tiny import build_tokenizer as tiny_tokenizer
+    from robustcot.organism.traces import tokenizer_corpus
+
+    base = tiny_tokenizer()
+    corpus = tokenizer_corpus(tiny_processor(base))
+    tokenizer = base.train_new_from_iterator(corpus, vocab_size=vocab_size, show_progress=False)
+    tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in TAG_TOKENS])
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_processor(tokenizer: PreTrainedTokenizerFast) -> ProcessorMixin:
+    """Image-only Qwen2.5-VL processor that keeps the 112 px scenes at exactly 4×4 image tokens."""
+    from robustcot.models.chat_template import QWEN_STYLE_CHAT_TEMPLATE
+    from robustcot.models.processor import image_only_processor
+
+    return image_only_processor(tokenizer, **ARCHITECTURE["image"], chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2_5_VLForConditionalGeneration:
+    """A freshly initialised organism; ``seed`` fixes the initial weights."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    text, vision = ARCHITECTURE["text"], ARCHITECTURE["vision"]
+    ids = tokenizer.convert_tokens_to_ids
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": text["hidden_size"],
+            "intermediate_size": text["intermediate_size"],
+            "num_hidden_layers": text["num_hidden_layers"],
+            "num_attention_heads": text["num_attention_heads"],
+            "num_key_value_heads": text["num_key_value_heads"],
+            "max_position_embeddings": text["max_position_embeddings"],
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": text["rope_theta"],
+                "mrope_section": text["mrope_section"],
+            },
+            "tie_word_embeddings": False,
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={**vision, "out_hidden_size": text["hidden_size"]},
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.normal_(0.0, ARCHITECTURE["embedding_std"])
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = config.text_config.pad_token_id
+    return model

@@ -1,0 +1,208 @@
+"""Supervised traces for the organism, rendered exactly as evaluation renders its prompts.
+
+A trace is a prompt (the chat-templated user turn, plus an assistant prefill for some kinds) and the
+target continuation the model learns to write. Prompts go through the same pieces as evaluation:
+:func:`robustcot.perturb.variants.perturb` for captions and prefills, the ``default`` profile's user
+text, and the chat template with ``continue_final_message`` for prefills (the parity with
+:meth:`robustcot.models.hf.HFBackend.render` is tested). What the model learns at training time is
+therefore exactly what it is asked at evaluation time.
+
+The reasoning is templated from the scene graph: the think is the gold option's statement, the
+sentence an injected think asserts for its option. The kinds of trace set which phenomena the
+organism shows:
+
+``base``     no perturbation; think states the gold fact, answer is the gold letter.
+``caption``  a *correct* caption precedes the question. Captions are always true in training, so
+             relying on them is rewarded: the shortcut that a wrong caption later exploits.
+``stop``     the ``stop_think`` prefill; the answer must come from the image alone.
+``follow``   a prefilled think asserting a random option (the sample's wrong one or the gold one),
+             and the answer follows the think. This is the "reasoning determines the answer" habit
+             that makes injected wrong reasoning propagate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from robustcot.data.sample import Sample, option_letter
+from robustcot.data.scene import COLOURS, SHAPES, SIZES
+from robustcot.data.synthetic import synthetic_sample
+from robustcot.perturb.variants import perturb, statements
+from robustcot.prompting.conversation import Conversation
+from robustcot.prompting.profile import DEFAULT, PromptProfile
+
+KINDS = ("base", "caption", "stop", "follow")
+#: Scene seeds at or above this are training scenes; evaluation uses small seeds (0 by default).
+TRAIN_SCENE_SEED = 1_000_000
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One supervised example: ``prompt`` is fully rendered (prefill included), ``target`` continues it."""
+
+    sample: Sample
+    kind: str
+    prompt: str
+    target: str
+    answer_index: int
+    """The option the target answers (the asserted one for ``follow`` traces)."""
+
+
+def render_prompt(processor: Any, conversation: Conversation) -> str:
+    """Chat-template a conversation the way :meth:`HFBackend.render` does (prefills continued, not closed)."""
+    prefill = conversation.prefill
+    return processor.apply_chat_template(
+        conversation.messages(image_placeholder=""),
+        tokenize=False,
+        add_generation_prompt=not prefill,
+        continue_final_message=bool(prefill),
+    )
+
+
+def reasoning(statement: str, profile: PromptProfile = DEFAULT) -> str:
+    """The templated think for a fact: the statement alone.
+
+    The injected-reasoning opener ("Let me look at the image carefully.") is left out of the
+    model's own thinks: in a text-only probe on size questions it slowed learning to copy the
+    object named in the question (loss on the copied colour after 100 steps: 1.9 with it, 0.37
+    without). Injected thinks keep it, so they remain recognisably injected text.
+    """
+    return profile.think_open + statement.strip() + profile.think_close
+
+
+def answer(index: int) -> str:
+    return f"<answer>{option_letter(index)}</answer>"
+
+
+def make_trace(
+    sample: Sample, kind: str, processor: Any, *, seed: int, profile: PromptProfile = DEFAULT
+) -> Trace:
+    """Build one trace of ``kind``; ``seed`` picks the asserted option of a ``follow`` trace."""
+    gold = sample.gold_index
+    tags = {"think_open": profile.think_open, "think_close": profile.think_close}
+    index = gold
+    if kind in ("base", "caption"):
+        pp = perturb(sample, "base" if kind == "base" else "correct_caption", **tags)
+        target = reasoning(statements(sample)[gold], profile) + answer(gold)
+    elif kind == "stop":
+        pp = perturb(sample, "stop_think", **tags)
+        target = answer(gold)
+    elif kind == "follow":
+        variant = "correct_think" if _coin(sample.id, seed) else "wrong_think"
+        pp = perturb(sample, variant, seed=seed, **tags)
+        index = pp.injected_index
+        target = "." + profile.think_close + answer(index)
+    else:
+        raise ValueError(f"unknown trace kind {kind!r}; known: {', '.join(KINDS)}")
+    conv = profile.conversation(pp.question, pp.options, sample.load_images(), prefill=pp.prefill)
+    return Trace(sample, kind, render_prompt(processor, conv), target, index)
+
+
+def _coin(sample_id: str, seed: int) -> bool:
+    """A fair, process-independent coin per (sample, seed)."""
+    return hashlib.sha256(f"{seed}\x00{sample_id}\x00follow".encode()).digest()[0] < 128
+
+
+def trace_stream(
+    processor: Any, mix: Mapping[str, float], *, seed: int, image_size: int = 112, start: int = 0
+) -> Iterator[Trace]:
+    """Endless traces over fresh training scenes; trace ``i`` depends only on ``(seed, i)``.
+
+    Scenes come from synthetic seed ``TRAIN_SCENE_SEED + seed``, never an evaluation seed.
+    """
+    kinds = [k for k in KINDS if mix.get(k, 0) > 0]
+    unknown = set(mix) - set(KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"trace mix {dict(mix)} must give a positive weight to some of {KINDS}")
+    weights = np.array([mix[k] for k in kinds], dtype=float)
+    weights /= weights.sum()
+    i = start
+    while True:
+        sample = synthetic_sample(i, seed=TRAIN_SCENE_SEED + seed, image_size=image_size)
+        kind = kinds[int(np.random.default_rng([seed, i]).choice(len(kinds), p=weights))]
+        yield make_trace(sample, kind, processor, seed=seed + i)
+        sample.release_images()
+        i += 1
+
+
+def tokenizer_corpus(processor: Any, n: int = 400, seed: int = 0) -> list[str]:
+    """Prompts and targets of every kind (all evaluation variants too), to train the tokenizer on."""
+    from robustcot.perturb.variants import VARIANTS
+
+    texts: list[str] = []
+    for i in range(n):
+        sample = synthetic_sample(i, seed=TRAIN_SCENE_SEED + seed)
+        for kind in KINDS:
+            trace = make_trace(sample, kind, processor, seed=seed + i)
+            texts += [trace.prompt, trace.target]
+        for variant in VARIANTS:
+            pp = perturb(sample, variant, abstain=bool(i % 2), seed=seed)
+            texts.append(DEFAULT.user_text(pp.question, pp.options) + (pp.prefill or ""))
+    return texts
+
+
+def cell_labels(sample: Sample) -> list[int]:
+    """One class per scene-grid cell in raster order: 0 for empty, else the object's (shape, colour, size).
+
+    The 112 px scenes map each 4×4 grid cell onto exactly one merged image token, so these are the
+    labels of the image tokens, in the order the vision tower emits them.
+    """
+    scene = sample.metadata["scene"]
+    grid = scene["grid"]
+    labels = [0] * (grid * grid)
+    for o in scene["objects"]:
+        kind = (SHAPES.index(o["shape"]) * len(COLOURS) + COLOURS.index(o["colour"])) * len(SIZES)
+        labels[o["row"] * grid + o["col"]] = 1 + kind + SIZES.index(o["size"])
+    return labels
+
+
+#: Number of classes :func:`cell_labels` uses.
+N_CELL_CLASSES = 1 + len(SHAPES) * len(COLOURS) * len(SIZES)
+
+
+def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict[str, Any]:
+    """Right-padded token ids, labels on the target tokens only, pixel values and per-cell labels.
+
+    ``mm_token_type_ids`` marks the image tokens; without it the model falls back to 1-D positions,
+    so training would see other positions than evaluation (whose processor output carries it).
+    ``images=False`` drops the image from the prompts (the language warm-up of
+    :mod:`robustcot.organism.sft`); the batch then has no pixel values and no cell labels.
+    """
+    import torch
+
+    tokenizer = processor.tokenizer
+    if not images:
+        vision = processor.tokenizer.convert_ids_to_tokens(processor.image_token_id)
+        prompts = [t.prompt.replace(f"<|vision_start|>{vision}<|vision_end|>", "") for t in traces]
+        enc = processor(text=prompts, padding=False)
+    else:
+        pixels: list[Image.Image] = [img for t in traces for img in t.sample.load_images()]
+        enc = processor(text=[t.prompt for t in traces], images=pixels, padding=False)
+    rows, labels, types = [], [], []
+    for prompt_ids, prompt_types, trace in zip(
+        enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True
+    ):
+        target_ids = tokenizer(trace.target + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        rows.append(list(prompt_ids) + target_ids)
+        labels.append([IGNORE] * len(prompt_ids) + target_ids)
+        types.append(list(prompt_types) + [0] * len(target_ids))
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    batch = {
+        "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
+        "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+        "labels": torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels]),
+        "mm_token_type_ids": torch.tensor([t + [0] * (width - len(t)) for t in types]),
+    }
+    if images:
+        batch["pixel_values"] = torch.as_tensor(np.asarray(enc["pixel_values"]), dtype=torch.float32)
+        batch["image_grid_thw"] = torch.as_tensor(np.asarray(enc["image_grid_thw"]))
+        batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
+    return batch

@@ -1,0 +1,164 @@
+"""The model organism: traces rendered as evaluation renders them, its tokenizer, the image control,
+the ``organism`` model spec, and a shortened training run that learns."""
+
+from __future__ import annotations
+
+import pytest
+
+from robustcot.data.synthetic import synthetic_sample
+from robustcot.models.base import GenerationRequest
+from robustcot.organism import traces as tr
+from robustcot.perturb.variants import perturb
+from robustcot.prompting.profile import DEFAULT
+
+
+@pytest.fixture(scope="module")
+def organism_processor():
+    from robustcot.organism.recipe import build_processor, build_tokenizer
+
+    return build_processor(build_tokenizer())
+
+
+@pytest.mark.parametrize("variant", ["base", "wrong_think", "stop_think", "wrong_caption"])
+def test_prompts_render_exactly_as_the_hf_backend_renders_them(tiny_backend, variant):
+    sample = synthetic_sample(3, seed=5)
+    pp = perturb(sample, variant)
+    conv = DEFAULT.conversation(pp.question, pp.options, sample.load_images(), prefill=pp.prefill)
+    request = GenerationRequest(key="k", conversation=conv, letters=["A", "B"])
+    assert tr.render_prompt(tiny_backend.processor, conv) == tiny_backend.render(request)
+
+
+def test_trace_kinds_say_what_the_study_needs(organism_processor):
+    sample = synthetic_sample(2, seed=tr.TRAIN_SCENE_SEED)
+    gold_letter = "ABCD"[sample.gold_index]
+    statement = sample.option_statements[sample.gold_index]
+
+    base = tr.make_trace(sample, "base", organism_processor, seed=0)
+    assert base.target == f"<think>{statement}</think><answer>{gold_letter}</answer>"
+    assert base.prompt.endswith("<|im_start|>assistant\n")
+
+    caption = tr.make_trace(sample, "caption", organism_processor, seed=0)
+    assert f"Image caption: {statement}" in caption.prompt and caption.target == base.target
+
+    stop = tr.make_trace(sample, "stop", organism_processor, seed=0)
+    assert stop.prompt.endswith("</think>") and stop.target == f"<answer>{gold_letter}</answer>"
+
+    asserted = {tr.make_trace(sample, "follow", organism_processor, seed=s).answer_index for s in range(40)}
+    assert sample.gold_index in asserted and len(asserted) > 1  # both the gold and wrong options are asserted
+    follow = tr.make_trace(sample, "follow", organism_processor, seed=1)
+    claim = sample.option_statements[follow.answer_index].rstrip(".")
+    assert follow.prompt.endswith(claim)  # the prefill is continued, not closed
+    assert follow.target == f".</think><answer>{'ABCD'[follow.answer_index]}</answer>"
+
+
+def test_trace_stream_uses_training_scenes_and_the_mix(organism_processor):
+    stream = tr.trace_stream(organism_processor, {"base": 1.0, "stop": 1.0}, seed=3)
+    seen = [next(stream) for _ in range(30)]
+    assert {t.kind for t in seen} == {"base", "stop"}
+    assert all(t.sample.id.startswith(f"synthetic-{tr.TRAIN_SCENE_SEED + 3}-") for t in seen)
+    again = tr.trace_stream(organism_processor, {"base": 1.0, "stop": 1.0}, seed=3)
+    assert [(t.kind, t.target) for t in seen] == [
+        (t.kind, t.target) for t in (next(again) for _ in range(30))
+    ]
+    with pytest.raises(ValueError, match="trace mix"):
+        next(tr.trace_stream(organism_processor, {"bogus": 1.0}, seed=0))
+
+
+def test_tokenizer_keeps_tags_whole_and_letters_separate(organism_processor):
+    from robustcot.models.letters import LetterVocabulary
+
+    tok = organism_processor.tokenizer
+    assert tok.tokenize("<think>x</think><answer>B</answer>") == [
+        "<think>",
+        "x",
+        "</think>",
+        "<answer>",
+        "B",
+        "</answer>",
+    ]
+    assert all(len(LetterVocabulary(tok).variants[c]) >= 1 for c in "ABCDE")
+    words = tok.tokenize(" The purple triangle is to the left of the orange square.")
+    assert len(words) == 12  # every benchmark word is one token
+
+
+def test_collate_supervises_only_the_target_and_labels_every_cell(organism_processor):
+    stream = tr.trace_stream(organism_processor, {"base": 1.0, "follow": 1.0}, seed=0)
+    traces = [next(stream) for _ in range(3)]
+    batch = tr.collate(organism_processor, traces)
+    tok = organism_processor.tokenizer
+    for row, trace in enumerate(traces):
+        supervised = batch["labels"][row][batch["labels"][row] != tr.IGNORE].tolist()
+        assert tok.decode(supervised) == trace.target + tok.eos_token
+        image_tokens = batch["input_ids"][row][batch["mm_token_type_ids"][row] == 1]
+        assert (image_tokens == organism_processor.image_token_id).all() and len(image_tokens) == 16
+    assert batch["pixel_values"].shape[0] == 3 * 64 and batch["cells"].shape == (3 * 16,)
+    cells = batch["cells"][:16].tolist()
+    assert sum(c > 0 for c in cells) == len(traces[0].sample.metadata["scene"]["objects"])
+
+
+def test_blank_control_keeps_everything_but_the_pixels():
+    from robustcot.organism.controls import blank_images
+
+    sample = synthetic_sample(0, seed=0)
+    (blank,) = blank_images([sample])
+    assert (blank.id, blank.question, blank.options, blank.gold_index) == (
+        sample.id, sample.question, sample.options, sample.gold_index,
+    )  # fmt: skip
+    image = blank.load_images()[0]
+    assert image.size == sample.load_images()[0].size and image.getextrema() == ((255, 255),) * 3
+
+
+def test_ensure_organism_trains_once_when_nothing_is_packaged(tmp_path, monkeypatch):
+    from robustcot.organism import model as om
+
+    calls = []
+
+    def fake_train(config, out):
+        calls.append(config)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text("{}")
+        (out / "model.safetensors").write_bytes(b"")
+
+    monkeypatch.setattr("robustcot.organism.sft.train_sft", fake_train)
+    missing = tmp_path / "not-packaged"
+    first = om.ensure_organism(tmp_path / "cache", packaged=missing)
+    second = om.ensure_organism(tmp_path / "cache", packaged=missing)
+    assert first == second == om.cache_dir(cache_root=tmp_path / "cache") and len(calls) == 1
+    assert om.ensure_organism(tmp_path / "cache", packaged=first) == first  # a packaged checkpoint wins
+
+
+def test_organism_spec_is_registered():
+    import robustcot.organism.model  # noqa: F401
+    from robustcot.models.registry import parse_spec
+
+    assert parse_spec("organism") == ("organism", "organism")
+
+
+@pytest.mark.slow
+def test_short_sft_run_learns(tmp_path):
+    """A ~1-minute run, language warm-up then images: the target loss falls by more than half."""
+    from robustcot.organism.sft import SFTConfig, train_sft
+
+    result = train_sft(SFTConfig(steps=60, batch_size=8, text_warmup_steps=40), tmp_path / "ck")
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < 0.5 * first
+    assert (tmp_path / "ck" / "model.safetensors").exists() and (tmp_path / "ck" / "organism.json").exists()
+
+
+@pytest.mark.slow
+def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
+    import json
+
+    pytest.importorskip("trl")
+    from robustcot.organism.grpo import GRPO_SCENE_OFFSET, GRPOConfig, train_grpo
+    from robustcot.organism.sft import SFTConfig, train_sft
+
+    train_sft(SFTConfig(steps=2, batch_size=2, text_warmup_steps=1), tmp_path / "sft")
+    config = GRPOConfig(steps=2, prompts=4, prompts_per_step=1, num_generations=2, save_every=2,
+                        augment_probability=0.25)  # fmt: skip
+    result = train_grpo(tmp_path / "sft", tmp_path / "grpo", config)
+    assert [c.name for c in result.checkpoints] == ["checkpoint-2"]
+    manifest = json.loads((tmp_path / "grpo" / "data" / "manifest.json").read_text())
+    assert manifest["seed"] == tr.TRAIN_SCENE_SEED + GRPO_SCENE_OFFSET  # scenes disjoint from SFT and eval
+    assert manifest["augment"]["probabilities"]["wrong_caption"] == 0.25
+    assert len([e for e in result.log_history if "robustcot/accuracy" in e]) == 2
