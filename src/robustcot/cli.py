@@ -444,5 +444,40 @@ def sweep_command(
     console.print(f"{result.evaluated} checkpoint(s) evaluated; curves → {out / 'curves.parquet'}, {result.figure}")
 
 
+organism_app = typer.Typer(no_args_is_help=True, help="The CPU-scale model organism (docs/organism.md).")
+app.add_typer(organism_app, name="organism")
+
+
+@organism_app.command("train")
+def organism_train(
+    seed: Annotated[int, typer.Option(help="seed of weights, scenes, injections, sampling")] = 0,
+    out: Annotated[Path, typer.Option(help="output directory; re-run to resume")] = Path("runs/organism"),
+    sft_steps: Annotated[int | None, typer.Option(help="SFT steps (default: the recipe's)")] = None,
+    grpo_steps: Annotated[int, typer.Option(help="GRPO steps per recipe")] = 60,
+    recipes: Annotated[str, typer.Option(help="GRPO recipes: augmented,plain")] = "augmented,plain",
+    limit: Annotated[int, typer.Option(help="held-out scenes per evaluation")] = 200,
+) -> None:
+    """Train the organism (SFT, then GRPO per recipe); evaluate every checkpoint on held-out scenes."""
+    from robustcot.organism.grpo import GRPOConfig
+    from robustcot.organism.pipeline import train_organism
+    from robustcot.organism.sft import SFTConfig
+
+    sft = SFTConfig() if sft_steps is None else SFTConfig(steps=sft_steps)
+    try:
+        result = train_organism(
+            seed,
+            out,
+            sft=sft,
+            grpo=GRPOConfig(steps=grpo_steps),
+            recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
+            eval_limit=limit,
+        )
+    except RobustCoTError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print_json(data=result.summary)
+    console.print(f"SFT checkpoint: {result.sft_checkpoint}; curves: {out / 'curves.parquet'}")
+
+
 if __name__ == "__main__":
     app()

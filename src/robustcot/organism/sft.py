@@ -40,9 +40,9 @@ class SFTConfig(BaseModel):
 
     seed: int = 0
     """Initial weights, training scenes, trace kinds and asserted options."""
-    steps: int = Field(6000, ge=1)
+    steps: int = Field(5000, ge=1)
     batch_size: int = Field(16, ge=1)
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     warmup_steps: int = Field(10, ge=0)
     weight_decay: float = Field(0.01, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
