@@ -123,13 +123,12 @@ def build_processor(tokenizer):
     return image_only_processor(tokenizer, **RECIPE["image"], chat_template=QWEN_STYLE_CHAT_TEMPLATE)
 
 
-def build_model(tokenizer):
-    """A randomly initialised Qwen2.5-VL sized to run on a laptop CPU."""
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+def qwen25_vl_config(tokenizer, text: dict, vision: dict, *, tie_word_embeddings: bool):
+    """A ``Qwen2_5_VLConfig`` sized by ``text``/``vision`` with the special-token ids of ``tokenizer``."""
+    from transformers import Qwen2_5_VLConfig
 
-    text, vision = RECIPE["text"], RECIPE["vision"]
-    config = Qwen2_5_VLConfig(
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
             "hidden_size": text["hidden_size"],
@@ -143,29 +142,26 @@ def build_model(tokenizer):
                 "rope_theta": text["rope_theta"],
                 "mrope_section": text["mrope_section"],
             },
-            "tie_word_embeddings": True,
-            "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-            "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            "tie_word_embeddings": tie_word_embeddings,
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
             "pad_token_id": tokenizer.pad_token_id,
         },
-        vision_config={
-            "depth": vision["depth"],
-            "hidden_size": vision["hidden_size"],
-            "intermediate_size": vision["intermediate_size"],
-            "num_heads": vision["num_heads"],
-            "out_hidden_size": text["hidden_size"],
-            "patch_size": vision["patch_size"],
-            "spatial_merge_size": vision["spatial_merge_size"],
-            "temporal_patch_size": vision["temporal_patch_size"],
-            "fullatt_block_indexes": vision["fullatt_block_indexes"],
-            "window_size": vision["window_size"],
-        },
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tokenizer.convert_tokens_to_ids("<|vision_end|>"),
-        tie_word_embeddings=True,
+        vision_config={**vision, "out_hidden_size": text["hidden_size"]},
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=tie_word_embeddings,
     )
+
+
+def build_model(tokenizer):
+    """A randomly initialised Qwen2.5-VL sized to run on a laptop CPU."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    config = qwen25_vl_config(tokenizer, RECIPE["text"], RECIPE["vision"], tie_word_embeddings=True)
     torch.manual_seed(RECIPE["seed"])
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = config.text_config.eos_token_id

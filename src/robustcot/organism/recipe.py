@@ -89,36 +89,11 @@ def build_processor(tokenizer: PreTrainedTokenizerFast) -> ProcessorMixin:
 def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2_5_VLForConditionalGeneration:
     """A freshly initialised organism; ``seed`` fixes the initial weights."""
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
-    text, vision = ARCHITECTURE["text"], ARCHITECTURE["vision"]
-    ids = tokenizer.convert_tokens_to_ids
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": text["hidden_size"],
-            "intermediate_size": text["intermediate_size"],
-            "num_hidden_layers": text["num_hidden_layers"],
-            "num_attention_heads": text["num_attention_heads"],
-            "num_key_value_heads": text["num_key_value_heads"],
-            "max_position_embeddings": text["max_position_embeddings"],
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": text["rope_theta"],
-                "mrope_section": text["mrope_section"],
-            },
-            "tie_word_embeddings": False,
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={**vision, "out_hidden_size": text["hidden_size"]},
-        image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=False,
-    )
+    from robustcot.models.tiny import qwen25_vl_config
+
+    config = qwen25_vl_config(tokenizer, ARCHITECTURE["text"], ARCHITECTURE["vision"], tie_word_embeddings=False)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     with torch.no_grad():
