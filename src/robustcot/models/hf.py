@@ -103,8 +103,12 @@ class HFBackend:
         self._token_text = [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
         eos = self.model.generation_config.eos_token_id
         self._eos = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
-        self._eos.add(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
-        self._eos.discard(None)
+        # chat models end a turn with their template's end token even when generation_config omits it;
+        # look it up in the vocabulary (convert_tokens_to_ids would map an unknown token to <unk>)
+        vocab = self.tokenizer.get_vocab()
+        self._eos.update(vocab[t] for t in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>") if t in vocab)
+        if self.tokenizer.eos_token_id is not None:
+            self._eos.add(self.tokenizer.eos_token_id)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, request: GenerationRequest) -> str:
@@ -146,6 +150,7 @@ class HFBackend:
             "max_new_tokens": self.config.max_new_tokens,
             "do_sample": self.config.do_sample,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": sorted(self._eos),
         }
         if self.config.do_sample:
             gen_kwargs.update(temperature=self.config.temperature, top_p=self.config.top_p)
@@ -199,13 +204,20 @@ class HFBackend:
             prefill = req.conversation.prefill or ""
             pos = locate_answer(texts, ids, self.letters, req.answer_marker, req.letters, prefill=prefill)
             if pos is not None and pos.letter_step is not None:
-                step = pos.letter_step
-                completions[row].letter_logprobs = letter_logprobs(
-                    self.letters, letter_logits[row, step].tolist(), float(log_norm[row, step]), req.letters
-                )
-                completions[row].uncertainty_source = "generation"
+                step, source, note = pos.letter_step, "generation", None
+            elif pos is not None and not pos.tail and pos.cut < letter_logits.shape[1]:
+                # the step after the marker was decoded over exactly prompt + generated[:cut]: its
+                # recorded distribution *is* the teacher-forced one, so no extra forward pass
+                step, source = pos.cut, "forced"
+                note = "forced: no clean answer letter after the marker; read at the marker's recorded step"
             else:
                 forced.append((row, pos))
+                continue
+            completions[row].letter_logprobs = letter_logprobs(
+                self.letters, letter_logits[row, step].tolist(), float(log_norm[row, step]), req.letters
+            )
+            completions[row].uncertainty_source = source
+            completions[row].uncertainty_note = note
         if forced:
             self._forced_pass(requests, inputs, generated, forced, completions)
 
