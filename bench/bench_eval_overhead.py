@@ -5,7 +5,11 @@
 (b) ``run_eval`` with the letter readout on against off.
 
 Each configuration runs ``--repeats`` times in interleaved order; the median wall time is used.
-Usage: python bench/bench_eval_overhead.py [--limit 24] [--max-new-tokens 64] [--batch-size 8]
+Usage: python bench/bench_eval_overhead.py [--limit 24] [--max-new-tokens 64] [--batch-size 8] [--model-path DIR]
+
+``--model-path`` benchmarks another checkpoint (e.g. an organism SFT checkpoint, which writes
+``<answer>X`` so the letter is read during generation); the default is the random ``tiny`` model,
+the worst case for (b): it never writes an answer tag, so every row needs the forced pass.
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--model-path", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    path = ensure_tiny()
+    path = args.model_path or ensure_tiny()
     hf_on = HFConfig(max_new_tokens=args.max_new_tokens)
     hf_off = HFConfig(max_new_tokens=args.max_new_tokens, letter_readout=False)
     backend_on, backend_off = HFBackend(path, hf_on, name="tiny"), HFBackend(path, hf_off, name="tiny")
@@ -71,7 +76,12 @@ def main() -> None:
 
     med = {k: statistics.median(v) for k, v in times.items()}
     n = len(prompts)
-    print(f"generations: {n}, batch size {args.batch_size}, max_new_tokens {args.max_new_tokens}, torch threads 1")
+    print(f"model {path}: {n} generations, batch size {args.batch_size}, max_new_tokens {args.max_new_tokens}, 1 thread")
+    sources = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = base_cfg.model_copy(update={"out": Path(tmp) / "run", "hf": hf_on})
+        sources = run_eval(cfg, backend=backend_on, show_progress=False).records["uncertainty_source"].value_counts()
+    print(f"  letter readout sources: {sources.to_dict()}")
     for k, v in med.items():
         print(f"  {k:>20}: {v:7.2f} s (median of {args.repeats})")
     print(f"(a) harness / bare generate loop      = {med['harness'] / med['bare']:.3f}x  (target <= 1.10)")
