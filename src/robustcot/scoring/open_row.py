@@ -35,6 +35,7 @@ from robustcot.perturb.open_variants import OpenPrompt, answer_key
 from robustcot.prompting.profile import PromptProfile
 from robustcot.records import record_key
 from robustcot.scoring.parse import parse_response
+from robustcot.scoring.row import failed_generation_row
 from robustcot.scoring.rule_judge import RuleLabel, quadrant
 
 _LEADING_MARKER_RE = re.compile(r"^[\W_]*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*[:：]?|[:：])\s*", re.IGNORECASE)
@@ -118,9 +119,8 @@ def open_scored_row(
 ) -> dict[str, Any]:
     """Parse, score by normalised match and rule-judge one open-ended completion (module rules)."""
     row = open_base_row(sample, pp, context)
-    row.update(prefill_mode=completion.prefill_mode, retries=completion.retries)
-    if completion.error:
-        return {**row, "prompt": completion.prompt, "status": "error", "error": completion.error}
+    if (failed := failed_generation_row(row, completion)) is not None:
+        return failed
     parsed = parse_response(completion.text, (), prefill=pp.prefill or "", answer_style=profile.answer_style)
     answer = open_answer(parsed.answer_text)
     correct = score_open(sample, answer)

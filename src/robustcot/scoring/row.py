@@ -41,13 +41,20 @@ def error_row(sample: Sample, pp: PerturbedPrompt, context: dict[str, Any], erro
     return {**base_row(sample, pp, context), "status": "error", "error": error}
 
 
+def failed_generation_row(row: dict[str, Any], completion: Completion) -> dict[str, Any] | None:
+    """Record how the request was sent on ``row``; the error row when the generation failed, else None."""
+    row.update(prefill_mode=completion.prefill_mode, retries=completion.retries)
+    if completion.error:
+        return {**row, "prompt": completion.prompt, "status": "error", "error": completion.error}
+    return None
+
+
 def scored_row(
     sample: Sample, pp: PerturbedPrompt, profile: PromptProfile, completion: Completion, context: dict[str, Any]
 ) -> dict[str, Any]:
     row = base_row(sample, pp, context)
-    row.update(prefill_mode=completion.prefill_mode, retries=completion.retries)
-    if completion.error:
-        return {**row, "prompt": completion.prompt, "status": "error", "error": completion.error}
+    if (failed := failed_generation_row(row, completion)) is not None:
+        return failed
     parsed = parse_response(completion.text, pp.options, prefill=pp.prefill or "", answer_style=profile.answer_style)
     correct = None if parsed.answer_index is None else parsed.answer_index == pp.gold_index
     judgement = judge_rule(parsed, pp.options)
