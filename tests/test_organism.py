@@ -51,6 +51,31 @@ def test_trace_kinds_say_what_the_study_needs(organism_processor):
     assert follow.target == f".</think><answer>{'ABCD'[follow.answer_index]}</answer>"
 
 
+def test_worked_thinks_look_up_each_object_then_conclude_with_the_gold_statement():
+    from robustcot.organism.thinks import worked_think
+    from robustcot.scoring.rule_judge import think_conclusion
+
+    relations = [synthetic_sample(i, seed=tr.TRAIN_SCENE_SEED) for i in range(0, 60, 5)]  # left_right
+    relations += [synthetic_sample(i, seed=tr.TRAIN_SCENE_SEED) for i in range(1, 60, 5)]  # above_below
+    for sample in relations:
+        gold = sample.option_statements[sample.gold_index]
+        think = worked_think(sample, gold)
+        scene = {(o["colour"], o["shape"]): o for o in sample.metadata["scene"]["objects"]}
+        key, word = ("col", "column") if sample.metadata["category"] == "left_right" else ("row", "row")
+        steps = think.split(". ")[:2]
+        named = [o for o in scene.values() if f"{o['colour']} {o['shape']}" in sample.question]
+        assert len(named) == 2
+        for step in steps:
+            colour, shape = step.split()[1:3]
+            assert step.endswith(f"is in {word} {scene[(colour, shape)][key] + 1}")
+        assert think.endswith(gold[0].lower() + gold[1:])
+        assert think_conclusion(think, sample.options) == sample.gold_index  # the judge reads the gold
+
+    counting = synthetic_sample(2, seed=tr.TRAIN_SCENE_SEED)
+    statement = counting.option_statements[0]
+    assert worked_think(counting, statement) == statement  # one lookup: the statement alone
+
+
 def test_trace_stream_uses_training_scenes_and_the_mix(organism_processor):
     stream = tr.trace_stream(organism_processor, {"base": 1.0, "stop": 1.0}, seed=3)
     seen = [next(stream) for _ in range(30)]

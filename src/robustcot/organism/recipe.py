@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ARCHITECTURE: dict[str, Any] = {
     "vocab_size": 1536,
     "embedding_std": 1.0,
+    "linear_std": 0.09,
     "text": {
         "hidden_size": 128,
         "intermediate_size": 384,
@@ -98,6 +99,9 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2_5_VLForC
     model = Qwen2_5_VLForConditionalGeneration(config)
     with torch.no_grad():
         model.get_input_embeddings().weight.normal_(0.0, ARCHITECTURE["embedding_std"])
+        for module in model.model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, ARCHITECTURE["linear_std"])
     model.generation_config.eos_token_id = config.text_config.eos_token_id
     model.generation_config.pad_token_id = config.text_config.pad_token_id
     return model

@@ -12,8 +12,14 @@ and vision encoder. Two stand-ins for that pretraining (see docs/organism.md for
   Copying the object named in the question into the think is the first thing the model must learn;
   without images in the way it learns it in a few hundred steps (with them, it had not after 600).
 * an auxiliary linear probe on the merged image tokens, trained to name each grid cell's object
-  (or "empty") from the scene graph, which gives the vision tower a direct signal. The probe is
-  discarded; the saved model is a plain Qwen2.5-VL.
+  (or "empty") from the scene graph, which gives the vision tower a direct signal;
+* an auxiliary linear probe on the language model's image tokens after its first layers, trained to
+  name each token's grid row and column. The vision tower cannot know where a patch is (its only
+  positions are relative rotary ones, and blank patches all look alike), so an image token's place
+  must be worked out by the language model from the token order and M-RoPE, as a pretrained VLM
+  has learned to; the probe teaches that early instead of through the answer loss alone.
+
+The probes are discarded; the saved model is a plain Qwen2.5-VL.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from robustcot.data.scene import GRID
 from robustcot.organism.traces import IGNORE, KINDS, N_CELL_CLASSES, collate, trace_stream
 
 DEFAULT_MIX = {"base": 0.5, "caption": 0.2, "stop": 0.1, "follow": 0.2}
@@ -51,6 +58,13 @@ class SFTConfig(BaseModel):
     """Weights of the trace kinds (see :mod:`robustcot.organism.traces`)."""
     aux_weight: float = Field(1.0, ge=0)
     """Weight of the auxiliary per-cell scene-graph loss on the image tokens (0 turns it off)."""
+    align_weight: float = Field(1.0, ge=0)
+    """Weight of the loss that pulls each image token towards the sum of the input embeddings of its
+    object's words (0 turns it off)."""
+    position_weight: float = Field(1.0, ge=0)
+    """Weight of the auxiliary row/column loss on the language model's image tokens (0 turns it off)."""
+    position_layer: int = Field(1, ge=0)
+    """Decoder layer whose output the row/column probe reads (0 is the first layer)."""
     text_warmup_steps: int = Field(500, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     threads: int = Field(1, ge=1)
@@ -65,6 +79,9 @@ class SFTResult:
 
     checkpoint: Path
     losses: list[float] = field(default_factory=list)
+    probe_losses: list[dict[str, float]] = field(default_factory=list)
+    """Per step with images: the auxiliary losses (``cells``, ``position``), to see whether the
+    vision tower and the language model learn the scene before the answers show it."""
     seconds: float = 0.0
 
 
@@ -106,6 +123,50 @@ class CellProbe:
         import torch.nn.functional as F
 
         return F.cross_entropy(self.head(self._features), cells)
+
+    def alignment(self, cell_words: Any, embeddings: Any) -> Any:
+        """Relative squared distance between each image token and the (fixed) sum of its object's
+        word embeddings, zero for an empty cell.
+
+        A pretrained VLM's image tokens already resemble the words for what they show; here that is
+        taught directly, so that the language model's heads which match a word with an earlier
+        occurrence of the same word (learned first, for copying) also find the object in the image.
+        """
+        occupied = (cell_words >= 0).all(-1, keepdim=True)
+        target = (embeddings[cell_words.clamp(min=0)].sum(1) * occupied).detach()
+        return ((self._features - target) ** 2).mean() / (target**2).mean().clamp(min=1e-6)
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+class PositionProbe:
+    """The auxiliary grid-position loss: linear heads for row and column on the language model's
+    image tokens, read by a forward hook on one decoder layer."""
+
+    def __init__(self, model: Any, layer: int, grid: int) -> None:
+        import torch
+
+        hidden = model.config.text_config.hidden_size
+        self.grid = grid
+        self.head = torch.nn.Linear(hidden, 2 * grid)
+        self.image_token_id = model.config.image_token_id
+        self._features = None
+        self._hook = model.model.language_model.layers[layer].register_forward_hook(self._keep)
+
+    def _keep(self, module: Any, inputs: Any, output: Any) -> None:
+        self._features = output[0] if isinstance(output, tuple) else output
+
+    def loss(self, input_ids: Any) -> Any:
+        """Cross-entropy of row and column; image tokens come in raster order, ``grid``² per image."""
+        import torch
+        import torch.nn.functional as F
+
+        mask = input_ids == self.image_token_id
+        logits = self.head(self._features[mask])
+        cell = torch.arange(self.grid * self.grid).repeat(int(mask.sum()) // (self.grid * self.grid))
+        row, col = cell // self.grid, cell % self.grid
+        return F.cross_entropy(logits[:, : self.grid], row) + F.cross_entropy(logits[:, self.grid :], col)
 
     def remove(self) -> None:
         self._hook.remove()
@@ -152,7 +213,9 @@ def train_sft(
     processor = build_processor(tokenizer)
     model = build_model(tokenizer, config.seed).train()
     probe = CellProbe(model) if config.aux_weight > 0 else None
-    params = list(model.named_parameters()) + (list(probe.head.named_parameters()) if probe else [])
+    where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
+    params = list(model.named_parameters())
+    params += [(f"probe.{n}", p) for aux in (probe, where) if aux for n, p in aux.head.named_parameters()]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in params if not (p.ndim >= 2 and "embed" not in n)]
     optimizer = torch.optim.AdamW(
@@ -169,7 +232,15 @@ def train_sft(
         with_images = step >= config.text_warmup_steps
         batch = collate(processor, [next(stream) for _ in range(config.batch_size)], images=with_images)
         loss = target_loss(model, batch)
-        total = loss + config.aux_weight * probe.loss(batch["cells"]) if probe and with_images else loss
+        aux = {}
+        if probe and with_images:
+            aux["cells"] = probe.loss(batch["cells"])
+        if probe and with_images and config.align_weight > 0:
+            aux["align"] = probe.alignment(batch["cell_words"], model.get_input_embeddings().weight)
+        if where and with_images:
+            aux["position"] = where.loss(batch["input_ids"])
+        weights = {"cells": config.aux_weight, "align": config.align_weight, "position": config.position_weight}
+        total = loss + sum(weights[k] * v for k, v in aux.items())
         total.backward()
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -177,6 +248,8 @@ def train_sft(
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         result.losses.append(float(loss.detach()))
+        if aux:
+            result.probe_losses.append({k: float(v.detach()) for k, v in aux.items()})
         if on_step is not None:
             on_step(step, result.losses[-1])
         if save_every and (step + 1) % save_every == 0 and step + 1 < config.steps:
@@ -184,8 +257,9 @@ def train_sft(
                 model, processor, out / "steps" / str(step + 1), {"stage": "sft", "step": step + 1}
             )
     result.seconds = time.perf_counter() - start
-    if probe is not None:
-        probe.remove()
+    for aux in (probe, where):
+        if aux is not None:
+            aux.remove()
     meta = {
         "stage": "sft",
         "sft": config.model_dump(),

@@ -1,0 +1,44 @@
+"""Step-by-step thinks for the organism's traces, written from the scene graph.
+
+A relation question needs two lookups and a comparison. Asked to write the conclusion at once, a
+small model must do all three inside one token's forward pass; written out, each token needs one
+thing: the column of a named object (one attention lookup into the image tokens), then a comparison
+of two digits already in the text. The organism learns the written-out form much faster, as a real
+model's chain of thought helps it. The last sentence is always the gold option's statement, the
+sentence an injected think asserts, so the rule judge reads the same conclusion from both.
+
+Questions about one object (colour, size) and counting need a single lookup; their think is the
+statement alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from robustcot.data.sample import Sample
+
+#: Scene-graph coordinate each relation family compares, and the word the think uses for it.
+_AXES = {"left_right": ("col", "column"), "above_below": ("row", "row")}
+
+
+def named_objects(question: str, scene: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scene's objects in the order the question names them (by their ``colour shape`` name)."""
+    found = []
+    for o in scene["objects"]:
+        at = question.find(f"{o['colour']} {o['shape']}")
+        if at >= 0:
+            found.append((at, o))
+    return [o for _, o in sorted(found, key=lambda pair: pair[0])]
+
+
+def worked_think(sample: Sample, statement: str) -> str:
+    """The think text (without tags) that leads to ``statement`` for ``sample``."""
+    family = sample.metadata.get("category")
+    if family not in _AXES:
+        return statement
+    key, word = _AXES[family]
+    objects = named_objects(sample.question, sample.metadata["scene"])
+    if len(objects) != 2:
+        raise ValueError(f"sample {sample.id}: a {family} question must name two objects, found {len(objects)}")
+    steps = [f"The {o['colour']} {o['shape']} is in {word} {o[key] + 1}." for o in objects]
+    return " ".join([*steps, "So " + statement[0].lower() + statement[1:]])
