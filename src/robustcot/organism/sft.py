@@ -58,9 +58,6 @@ class SFTConfig(BaseModel):
     """Weights of the trace kinds (see :mod:`robustcot.organism.traces`)."""
     aux_weight: float = Field(1.0, ge=0)
     """Weight of the auxiliary per-cell scene-graph loss on the image tokens (0 turns it off)."""
-    align_weight: float = Field(1.0, ge=0)
-    """Weight of the loss that pulls each image token towards the sum of the input embeddings of its
-    object's words (0 turns it off)."""
     position_weight: float = Field(1.0, ge=0)
     """Weight of the auxiliary row/column loss on the language model's image tokens (0 turns it off)."""
     position_layer: int = Field(1, ge=0)
@@ -123,18 +120,6 @@ class CellProbe:
         import torch.nn.functional as F
 
         return F.cross_entropy(self.head(self._features), cells)
-
-    def alignment(self, cell_words: Any, embeddings: Any) -> Any:
-        """Relative squared distance between each image token and the (fixed) sum of its object's
-        word embeddings, zero for an empty cell.
-
-        A pretrained VLM's image tokens already resemble the words for what they show; here that is
-        taught directly, so that the language model's heads which match a word with an earlier
-        occurrence of the same word (learned first, for copying) also find the object in the image.
-        """
-        occupied = (cell_words >= 0).all(-1, keepdim=True)
-        target = (embeddings[cell_words.clamp(min=0)].sum(1) * occupied).detach()
-        return ((self._features - target) ** 2).mean() / (target**2).mean().clamp(min=1e-6)
 
     def remove(self) -> None:
         self._hook.remove()
@@ -235,11 +220,9 @@ def train_sft(
         aux = {}
         if probe and with_images:
             aux["cells"] = probe.loss(batch["cells"])
-        if probe and with_images and config.align_weight > 0:
-            aux["align"] = probe.alignment(batch["cell_words"], model.get_input_embeddings().weight)
         if where and with_images:
             aux["position"] = where.loss(batch["input_ids"])
-        weights = {"cells": config.aux_weight, "align": config.align_weight, "position": config.position_weight}
+        weights = {"cells": config.aux_weight, "position": config.position_weight}
         total = loss + sum(weights[k] * v for k, v in aux.items())
         total.backward()
         if config.max_grad_norm is not None:

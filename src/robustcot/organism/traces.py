@@ -164,28 +164,6 @@ def cell_labels(sample: Sample) -> list[int]:
     return labels
 
 
-def cell_words(sample: Sample, word_ids: Mapping[str, int]) -> list[list[int]]:
-    """Per grid cell in raster order, the token ids of the object's colour, shape and size words
-    (``-1`` for an empty cell): what an image token should "say" to the language model."""
-    scene = sample.metadata["scene"]
-    grid = scene["grid"]
-    words = [[-1, -1, -1] for _ in range(grid * grid)]
-    for o in scene["objects"]:
-        words[o["row"] * grid + o["col"]] = [word_ids[o["colour"]], word_ids[o["shape"]], word_ids[o["size"]]]
-    return words
-
-
-def scene_word_ids(tokenizer: Any) -> dict[str, int]:
-    """Token id of each colour, shape and size word as it appears inside a sentence (`` red``)."""
-    ids = {}
-    for word in (*COLOURS, *SHAPES, *SIZES):
-        pieces = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
-        if len(pieces) != 1:
-            raise ValueError(f"the organism tokenizer splits {word!r} into {len(pieces)} tokens")
-        ids[word] = pieces[0]
-    return ids
-
-
 #: Number of classes :func:`cell_labels` uses.
 N_CELL_CLASSES = 1 + len(SHAPES) * len(COLOURS) * len(SIZES)
 
@@ -228,6 +206,4 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         batch["pixel_values"] = torch.as_tensor(np.asarray(enc["pixel_values"]), dtype=torch.float32)
         batch["image_grid_thw"] = torch.as_tensor(np.asarray(enc["image_grid_thw"]))
         batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
-        word_ids = scene_word_ids(tokenizer)
-        batch["cell_words"] = torch.tensor([w for t in traces for w in cell_words(t.sample, word_ids)])
     return batch
