@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import pytest
 from PIL import Image
@@ -119,3 +120,119 @@ def test_hf_backend_rejects_template_that_drops_prefill(tiny_path):
     backend.processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
     with pytest.raises(ValueError, match=r"request 'a': the chat template (altered|cannot continue) the prefill"):
         backend.render(_req("a", "Q", "red", prefill="<think>x"))
+
+
+# -- the readout on top of generate's KV cache ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sampling_backend(tiny_path):
+    """Hot sampling makes the random tiny model write varied tokens, so rows can stop mid-response."""
+    return HFBackend(tiny_path, HFConfig(max_new_tokens=12, do_sample=True, temperature=4.0, seed=3))
+
+
+def _batch_reqs():
+    return [
+        _req("a", "Which shape is red? A. circle B. square C. triangle", "red"),
+        _req("bb", "Count the objects.", "blue", prefill="<think>There are"),
+        _req("ccc", "Is the square above the circle? Please answer carefully with a letter.", "green"),
+        _req("dddd", "Which one?", "white", letters=("A", "B")),
+    ]
+
+
+def _direct_logprobs(backend, req, continuation):
+    """Reference: next-token log-probs of one unbatched forward over prompt + ``continuation`` ids, with images."""
+    import torch
+
+    inputs = backend.processor(text=[backend.render(req)], images=req.conversation.images, return_tensors="pt")
+    extra = torch.tensor([continuation], dtype=inputs["input_ids"].dtype)
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
+    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(extra)], dim=1)
+    with torch.inference_mode():
+        return torch.log_softmax(backend.model(**inputs).logits[0, -1].float(), -1)
+
+
+def _direct_letter_logprobs(backend, req, continuation):
+    import torch
+
+    logp = _direct_logprobs(backend, req, continuation)
+    return {c: torch.logsumexp(logp[backend.letters.variants[c]], 0).item() for c in req.letters}
+
+
+def _stop_mid_response(backend, reqs, monkeypatch):
+    """Make a token that row 0 samples mid-response an end-of-turn token, so rows stop at different steps."""
+    first = backend._generate_batch(reqs).generated[0]
+    stop = next(t for i, t in enumerate(first) if i >= 3 and t not in first[:i])
+    monkeypatch.setattr(backend, "_eos", backend._eos | {stop})
+    return backend._generate_batch(reqs)
+
+
+def test_forced_readout_from_cache_matches_direct_forward_when_rows_stop_early(sampling_backend, monkeypatch):
+    """Left padding, rows that stopped at EOS and rows that ran to max_new_tokens all read the right position."""
+    from robustcot.models import hf_readout
+    from robustcot.models.base import Completion
+
+    reqs = _batch_reqs()
+    batch = _stop_mid_response(sampling_backend, reqs, monkeypatch)
+    lengths = [len(ids) for ids in batch.generated]
+    assert any(0 < n < 12 for n in lengths) and 12 in lengths  # stopped mid-response, and ran to the limit
+    completions = [Completion(text="") for _ in reqs]
+    with mock.patch.object(hf_readout, "continue_from_cache", wraps=hf_readout.continue_from_cache) as cached:
+        sampling_backend._read_letters(reqs, batch, completions)
+    assert cached.call_count == 1  # one continuation pass for the batch, not a full forward
+    marker = sampling_backend.tokenizer.encode("<answer>", add_special_tokens=False)
+    for req, ids, out in zip(reqs, batch.generated, completions, strict=True):
+        assert out.uncertainty_source == "forced"  # the random model never writes the marker
+        expected = _direct_letter_logprobs(sampling_backend, req, ids + marker)
+        for letter in req.letters:
+            assert out.letter_logprobs[letter] == pytest.approx(expected[letter], abs=1e-4)
+
+
+def test_cached_continuation_equals_full_pass_for_cuts_tails_and_row_subsets(sampling_backend, monkeypatch):
+    """Cuts before the cache end, multi-token tails, a row at max_new_tokens and a subset of rows."""
+    import torch
+
+    from robustcot.models.hf_readout import Continuation, cache_reusable, continue_from_cache
+
+    reqs = _batch_reqs()
+    batch = _stop_mid_response(sampling_backend, reqs, monkeypatch)
+    full_row = next(i for i, ids in enumerate(batch.generated) if len(ids) == 12)
+    tail = sampling_backend.tokenizer.encode("answer>", add_special_tokens=False)
+    conts = [
+        Continuation(0, 2, tail, "cut early, multi-token tail"),
+        Continuation(full_row, 12, [], "to the end of a row that ran to the limit: its last token is not cached"),
+        Continuation(3, 0, tail[:1], "nothing generated kept"),
+    ]
+    full = sampling_backend._full_pass(reqs, batch, conts)
+    assert cache_reusable(batch.cache, batch.recorder.prompt_positions)
+    cached = continue_from_cache(
+        sampling_backend.model, batch.cache, batch.recorder.prompt_positions, batch.inputs["attention_mask"],
+        batch.generated, conts, sampling_backend._letter_ids, sampling_backend.tokenizer.pad_token_id,
+    )
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    for cont, row in zip(conts, cached, strict=True):
+        expected = _direct_logprobs(sampling_backend, reqs[cont.row], cont.tokens(batch.generated[cont.row]))
+        torch.testing.assert_close(row, expected[sampling_backend._letter_ids], atol=1e-4, rtol=0)
+
+
+def test_recorded_steps_equal_direct_forward_at_every_step(tiny_backend):
+    """The hook's step t is the distribution of generated token t, for every row of a left-padded batch."""
+    import torch
+
+    reqs = _batch_reqs()
+    batch = tiny_backend._generate_batch(reqs)
+    recorded = batch.recorder.logprobs()
+    assert recorded.shape == (len(reqs), 24, len(tiny_backend.letters.ids))
+    for row, req in enumerate(reqs):
+        for step in (0, 7, 23):
+            expected = _direct_logprobs(tiny_backend, req, batch.generated[row][:step])
+            torch.testing.assert_close(recorded[row, step], expected[tiny_backend._letter_ids], atol=1e-4, rtol=0)
+
+
+def test_cache_without_prompt_positions_is_not_reused():
+    from transformers import DynamicCache
+
+    from robustcot.models.hf_readout import cache_reusable
+
+    assert not cache_reusable(DynamicCache(), None)

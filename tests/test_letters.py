@@ -59,7 +59,8 @@ def test_letter_logprobs_sum_variants_and_uncertainty(vocab):
     a_cols = vocab.columns("A")
     for c in a_cols:
         logits[c] = math.log(2.0)
-    lp = letter_logprobs(vocab, logits, log_normaliser=math.log(100.0), letters=["A", "B"])
+    logprobs = [v - math.log(100.0) for v in logits]  # a vocabulary whose normaliser is 100
+    lp = letter_logprobs(vocab, logprobs, letters=["A", "B"])
     assert lp["A"] == pytest.approx(math.log(2.0 * len(a_cols) / 100.0))
     assert lp["B"] == pytest.approx(math.log(len(vocab.columns("B")) / 100.0))
     unc = letter_uncertainty(lp, ["A", "B"])

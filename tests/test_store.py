@@ -62,3 +62,30 @@ def test_schema_doc_lists_required_columns():
                 "status", "answer_index", "correct", "letter_probs", "letter_mass", "entropy", "p_correct",
                 "uncertainty_source", "judge_rule", "consistent", "quadrant", "latency_s", "error"):
         assert f"`{col}`" in doc
+
+
+def test_parts_written_here_are_not_read_back_unless_changed_on_disk(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from robustcot import store as store_module
+    from robustcot.store import rows_to_table
+
+    store = RunStore(tmp_path)
+    first = store.append([_row("a|base|0", response="mine")])
+    reads = []
+    real_read = pq.read_table
+    monkeypatch.setattr(store_module.pq, "read_table", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    assert list(store.records()["response"]) == ["mine"] and reads == []
+    pq.write_table(rows_to_table([_row("a|base|0", response="someone else's, longer")]), first)
+    assert list(store.records()["response"]) == ["someone else's, longer"] and reads == [first]
+
+
+def test_part_numbers_keep_increasing_and_skip_names_taken_meanwhile(tmp_path):
+    store = RunStore(tmp_path)
+    assert store.append([_row("a|base|0")]).name == "000000.parquet"
+    other = RunStore(tmp_path)
+    assert other.append([_row("b|base|0")]).name == "000001.parquet"
+    assert store.append([_row("c|base|0")]).name == "000002.parquet"  # 000001 was taken: rescanned
+    store.compact()
+    assert store.append([_row("d|base|0")]).name == "000003.parquet"
+    assert sorted(store.records()["key"]) == ["a|base|0", "b|base|0", "c|base|0", "d|base|0"]

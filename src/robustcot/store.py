@@ -11,6 +11,9 @@ Each batch lands in its own file with an atomic rename, so a SIGKILL loses at mo
 flight and never leaves a torn or duplicated row; nothing already written is ever rewritten
 during a run. Rows are deduplicated on ``key`` with the newest write winning, which is how a
 retried error row replaces the failed one.
+
+A store keeps the tables of the parts it wrote itself, so compaction does not read back what this
+process just wrote (a read per part, i.e. per batch, was a visible share of a run's overhead).
 """
 
 from __future__ import annotations
@@ -37,10 +40,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_table(path: Path, table: pa.Table) -> None:
+#: Parquet options for part files: each holds one small batch and is read whole, then folded into
+#: ``records.parquet`` by :meth:`RunStore.compact`, so column statistics and dictionary pages would
+#: only cost write time.
+PART_WRITE_OPTIONS: dict[str, Any] = {"use_dictionary": False, "write_statistics": False}
+
+
+def atomic_write_table(path: Path, table: pa.Table, **write_options: Any) -> None:
+    """Write ``table`` to a temp file, fsync it, then rename it over ``path``: never a torn file at ``path``."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as fh:
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, **write_options)
+        fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
@@ -64,6 +75,10 @@ class RunStore:
         self.parts_dir = self.path / "parts"
         self.records_path = self.path / "records.parquet"
         self.meta_path = self.path / "run.json"
+        self._written: dict[Path, tuple[tuple[int, int], pa.Table]] = {}
+        """Parts this store wrote: path → ((size, mtime_ns) when written, table)."""
+        self._next_seq: int | None = None
+        """Number of the next part, once the parts directory was scanned (saves a scan per batch)."""
 
     # -- metadata --------------------------------------------------------------------------------
     def read_meta(self) -> dict[str, Any] | None:
@@ -109,18 +124,35 @@ class RunStore:
         if not rows:
             return None
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        parts = self._part_files()
-        seq = int(parts[-1].stem) + 1 if parts else 0
-        path = self.parts_dir / f"{seq:06d}.parquet"
-        atomic_write_table(path, rows_to_table(rows))
+        path = self._next_part_path()
+        table = rows_to_table(rows)
+        atomic_write_table(path, table, **PART_WRITE_OPTIONS)
+        self._written[path] = (_signature(path), table)
+        self._next_seq = int(path.stem) + 1
         return path
+
+    def _next_part_path(self) -> Path:
+        """A free part name after every existing one; the directory is rescanned only when the name is taken."""
+        if self._next_seq is not None:
+            path = self.parts_dir / f"{self._next_seq:06d}.parquet"
+            if not path.exists():
+                return path
+        parts = self._part_files()
+        return self.parts_dir / f"{int(parts[-1].stem) + 1 if parts else 0:06d}.parquet"
+
+    def _read_part(self, path: Path) -> pa.Table:
+        """A part's rows: the table this store wrote there, unless the file has changed since, else a read."""
+        written = self._written.get(path)
+        if written is not None and written[0] == _signature(path):
+            return written[1]
+        return pq.read_table(path, schema=SCHEMA)
 
     def table(self) -> pa.Table:
         """Every row written so far, deduplicated on key (newest wins)."""
         tables = []
         if self.records_path.exists():
             tables.append(read_records_file(self.records_path))
-        tables += [pq.read_table(p, schema=SCHEMA) for p in self._part_files()]
+        tables += [self._read_part(p) for p in self._part_files()]
         if not tables:
             return SCHEMA.empty_table()
         table = pa.concat_tables(tables, promote_options="default")
@@ -156,4 +188,11 @@ class RunStore:
             atomic_write_table(self.records_path, table)
             for p in parts:
                 p.unlink(missing_ok=True)
+                self._written.pop(p, None)
         return table
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    """Size and modification time: enough to tell a part this store wrote from one written over it."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns

@@ -1,24 +1,33 @@
 """Hugging Face transformers backend: batched, left-padded generation with letter readout.
 
-Letter uncertainty is read from the generation itself. A logits processor keeps, at every step,
-only the logits of the option-letter tokens and the full-vocabulary log-normaliser (a few hundred
-floats per row instead of the vocabulary), so the readout costs nearly nothing. When the answer
-letter was not generated cleanly after the answer marker, one teacher-forced forward pass over the
-exact generated tokens up to the marker supplies the distribution instead; each row records which
-way it was obtained.
+Letter uncertainty is read from the generation itself. A forward hook keeps, at every step, only
+the full-vocabulary log-probabilities of the option-letter tokens (a few hundred floats per row
+instead of the vocabulary), so the readout costs nearly nothing. When the answer letter was not
+generated cleanly after the answer marker, a teacher-forced continuation over the exact generated
+tokens up to the marker supplies the distribution instead, fed on top of the generation's KV cache
+(see :mod:`robustcot.models.hf_readout`); each row records which way it was obtained.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from robustcot.models.base import Completion, GenerationRequest
-from robustcot.models.letters import AnswerPosition, LetterVocabulary, letter_logprobs, locate_answer
+from robustcot.models.letters import LetterVocabulary, letter_logprobs, locate_answer
+
+if TYPE_CHECKING:  # torch is imported lazily, so the config classes load without it
+    import torch
+
+    from robustcot.models.base import UncertaintySource
+    from robustcot.models.hf_readout import Continuation, StepRecorder
 
 
 class HFConfig(BaseModel):
@@ -46,21 +55,18 @@ class HFConfig(BaseModel):
     """Record the option-letter distribution at the answer position."""
 
 
-class _LetterRecorder:
-    """Logits processor that records letter logits and the log-normaliser per step, unchanged scores."""
+@dataclass
+class _Batch:
+    """One generated batch, as the letter readout needs it."""
 
-    def __init__(self, letter_ids) -> None:
-        self.letter_ids = letter_ids
-        self.letter_logits: list[Any] = []
-        self.log_norm: list[Any] = []
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        logits = scores.float()
-        self.letter_logits.append(logits.index_select(1, self.letter_ids))
-        self.log_norm.append(torch.logsumexp(logits, dim=-1))
-        return scores
+    prompts: list[str]
+    inputs: Any
+    """The processor's output (padded ids, attention mask, image tensors) on the model's device."""
+    generated: list[list[int]]
+    """Each row's generated token ids up to, not including, its first end-of-turn token."""
+    recorder: StepRecorder | None
+    cache: Any
+    """``generate``'s KV cache when the readout is on (a forced continuation reuses it)."""
 
 
 def resolve_device(device: str) -> str:
@@ -101,6 +107,7 @@ class HFBackend:
         self.letters = LetterVocabulary(self.tokenizer)
         self._letter_ids = torch.tensor(self.letters.ids, device=self.device)
         self._token_text = [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
+        self._encoded: dict[str, list[int]] = {}
         eos = self.model.generation_config.eos_token_id
         self._eos = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
         # chat models end a turn with their template's end token even when generation_config omits it;
@@ -135,54 +142,60 @@ class HFBackend:
 
     # -- generation ----------------------------------------------------------------------------
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        import torch
-        from transformers import LogitsProcessorList
-
         if not requests:
             return []
         start = time.perf_counter()
+        batch = self._generate_batch(requests)
+        completions = [
+            Completion(
+                text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                prompt=prompt,
+                n_prompt_tokens=n_prompt,
+                n_completion_tokens=len(ids),
+            )
+            for ids, prompt, n_prompt in zip(
+                batch.generated, batch.prompts, batch.inputs["attention_mask"].sum(dim=1).tolist(), strict=True
+            )
+        ]
+        if batch.recorder is not None:
+            self._read_letters(requests, batch, completions)
+        per_item = (time.perf_counter() - start) / len(requests)
+        for c in completions:
+            c.latency_s = per_item
+        return completions
+
+    def _generate_batch(self, requests: list[GenerationRequest]) -> _Batch:
+        """Render, tokenise and decode one batch; with the letter readout, record it and keep the KV cache."""
+        import torch
+
+        from robustcot.models.hf_readout import StepRecorder
+
         prompts = [self.render(r) for r in requests]
         images = [img for r in requests for img in r.conversation.images]
         inputs = self.processor(text=prompts, images=images or None, padding=True, return_tensors="pt")
         inputs = inputs.to(self.device)
-        recorder = _LetterRecorder(self._letter_ids) if self.config.letter_readout else None
-        gen_kwargs: dict[str, Any] = {
+        readout = self.config.letter_readout
+        recorder = StepRecorder(self._letter_ids, self.config.max_new_tokens) if readout else None
+        if self.config.do_sample:
+            torch.manual_seed(self.config.seed)
+        with torch.inference_mode(), recorder.attached(self.model) if recorder else nullcontext():
+            out = self.model.generate(**inputs, **self._generation_kwargs(), return_dict_in_generate=True)
+        prompt_len = inputs["input_ids"].shape[1]
+        generated = [self._until_eos(row) for row in out.sequences[:, prompt_len:].tolist()]
+        return _Batch(prompts, inputs, generated, recorder, out.past_key_values if readout else None)
+
+    def _generation_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "max_new_tokens": self.config.max_new_tokens,
             "do_sample": self.config.do_sample,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": sorted(self._eos),
         }
         if self.config.do_sample:
-            gen_kwargs.update(temperature=self.config.temperature, top_p=self.config.top_p)
-            torch.manual_seed(self.config.seed)
+            kwargs.update(temperature=self.config.temperature, top_p=self.config.top_p)
         else:
-            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-        if recorder is not None:
-            gen_kwargs["logits_processor"] = LogitsProcessorList([recorder])
-        with torch.inference_mode():
-            sequences = self.model.generate(**inputs, **gen_kwargs)
-        prompt_len = inputs["input_ids"].shape[1]
-        generated = sequences[:, prompt_len:].tolist()
-        n_prompt = inputs["attention_mask"].sum(dim=1).tolist()
-
-        completions = []
-        for row, raw in enumerate(generated):
-            ids = self._until_eos(raw)
-            completions.append(
-                Completion(
-                    text=self.tokenizer.decode(ids, skip_special_tokens=True),
-                    prompt=prompts[row],
-                    n_prompt_tokens=int(n_prompt[row]),
-                    n_completion_tokens=len(ids),
-                )
-            )
-            generated[row] = ids
-        if recorder is not None:
-            self._read_letters(requests, inputs, generated, recorder, completions)
-        per_item = (time.perf_counter() - start) / len(requests)
-        for c in completions:
-            c.latency_s = per_item
-        return completions
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
 
     def _until_eos(self, ids: list[int]) -> list[int]:
         for i, t in enumerate(ids):
@@ -190,54 +203,91 @@ class HFBackend:
                 return ids[:i]
         return ids
 
-    def _read_letters(self, requests, inputs, generated, recorder, completions) -> None:
-        import torch
+    def _read_letters(self, requests: list[GenerationRequest], batch: _Batch, completions: list[Completion]) -> None:
+        """Read each row's letter distribution from the recorded steps, else from a forced continuation."""
+        from robustcot.models.hf_readout import Continuation
 
-        letter_logits = torch.stack(recorder.letter_logits, dim=1).cpu()  # (B, steps, L)
-        log_norm = torch.stack(recorder.log_norm, dim=1).cpu()  # (B, steps)
-        forced: list[tuple[int, AnswerPosition | None]] = []
+        recorded = batch.recorder.logprobs()  # (B, steps, letters)
+        conts: list[Continuation] = []
         for row, req in enumerate(requests):
             if not req.letters:  # e.g. judge prompts: nothing to read
                 continue
-            ids = generated[row]
+            ids = batch.generated[row]
             texts = [self._token_text[t] for t in ids]
             prefill = req.conversation.prefill or ""
             pos = locate_answer(texts, ids, self.letters, req.answer_marker, req.letters, prefill=prefill)
             if pos is not None and pos.letter_step is not None:
-                step, source, note = pos.letter_step, "generation", None
-            elif pos is not None and not pos.tail and pos.cut < letter_logits.shape[1]:
+                self._set_readout(completions[row], req, recorded[row, pos.letter_step], "generation", None)
+            elif pos is not None and not pos.tail and pos.cut < recorded.shape[1]:
                 # the step after the marker was decoded over exactly prompt + generated[:cut]: its
-                # recorded distribution *is* the teacher-forced one, so no extra forward pass
-                step, source = pos.cut, "forced"
+                # recorded distribution *is* the teacher-forced one, so nothing more to compute
                 note = "forced: no clean answer letter after the marker; read at the marker's recorded step"
+                self._set_readout(completions[row], req, recorded[row, pos.cut], "forced", note)
+            elif pos is None:
+                note = "forced: no answer marker in the response; marker appended after it"
+                conts.append(Continuation(row, len(ids), self._encode(req.answer_marker), note))
             else:
-                forced.append((row, pos))
-                continue
-            completions[row].letter_logprobs = letter_logprobs(
-                self.letters, letter_logits[row, step].tolist(), float(log_norm[row, step]), req.letters
-            )
-            completions[row].uncertainty_source = source
-            completions[row].uncertainty_note = note
-        if forced:
-            self._forced_pass(requests, inputs, generated, forced, completions)
+                note = "forced: no clean answer letter after the marker"
+                conts.append(Continuation(row, pos.cut, self._encode(pos.tail), note))
+        if conts:
+            values = self._forced_readout(requests, batch, conts).cpu()
+            for cont, row_values in zip(conts, values, strict=True):
+                self._set_readout(completions[cont.row], requests[cont.row], row_values, "forced", cont.note)
 
-    def _forced_pass(self, requests, inputs, generated, forced, completions) -> None:
-        """One teacher-forced forward over prompt + generated tokens up to the answer marker."""
+    def _encode(self, text: str) -> list[int]:
+        """Token ids of a marker (or a marker's tail), memoised: every forced row of a run needs the same few."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            ids = self._encoded[text] = self.tokenizer.encode(text, add_special_tokens=False)
+        return ids
+
+    def _set_readout(
+        self,
+        completion: Completion,
+        req: GenerationRequest,
+        values: torch.Tensor,
+        source: UncertaintySource,
+        note: str | None,
+    ) -> None:
+        completion.letter_logprobs = letter_logprobs(self.letters, values.tolist(), req.letters)
+        completion.uncertainty_source = source
+        completion.uncertainty_note = note
+
+    def _forced_readout(
+        self, requests: list[GenerationRequest], batch: _Batch, conts: list[Continuation]
+    ) -> torch.Tensor:
+        """Letter log-probs after each continuation: from the KV cache when it allows, else a full pass."""
         import torch
 
-        rows = [row for row, _ in forced]
+        from robustcot.models.hf_readout import cache_reusable, continue_from_cache
+
+        positions = batch.recorder.prompt_positions
+        if not cache_reusable(batch.cache, positions):
+            return self._full_pass(requests, batch, conts)
+        with torch.inference_mode():
+            return continue_from_cache(
+                self.model,
+                batch.cache,
+                positions,
+                batch.inputs["attention_mask"],
+                batch.generated,
+                conts,
+                self._letter_ids,
+                self.tokenizer.pad_token_id,
+            )
+
+    def _full_pass(
+        self, requests: list[GenerationRequest], batch: _Batch, conts: list[Continuation]
+    ) -> torch.Tensor:
+        """One teacher-forced forward over prompt + continuation, images included (caches that drop positions)."""
+        import torch
+
+        from robustcot.models.hf_readout import letter_columns
+
+        inputs = batch.inputs
+        rows = [c.row for c in conts]
         input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
-        seqs, notes = [], []
-        for row, pos in forced:
-            prompt_ids = input_ids[row][attention[row].bool()].tolist()
-            req = requests[row]
-            if pos is None:
-                cont = generated[row] + self.tokenizer.encode(req.answer_marker, add_special_tokens=False)
-                notes.append("forced: no answer marker in the response; marker appended after it")
-            else:
-                cont = generated[row][: pos.cut] + self.tokenizer.encode(pos.tail, add_special_tokens=False)
-                notes.append("forced: no clean answer letter after the marker")
-            seqs.append(prompt_ids + cont)
+        seqs = [input_ids[c.row][attention[c.row].bool()].tolist() + c.tokens(batch.generated[c.row]) for c in conts]
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
@@ -245,20 +295,13 @@ class HFBackend:
         extra = self._vision_inputs_for_rows(inputs, requests, rows)
         if "mm_token_type_ids" in inputs:  # marks image positions for M-RoPE; continuations are text
             types = []
-            for (row, _), seq in zip(forced, seqs, strict=True):
+            for row, seq in zip(rows, seqs, strict=True):
                 prompt_types = inputs["mm_token_type_ids"][row][attention[row].bool()].tolist()
                 types.append([0] * (width - len(seq)) + prompt_types + [0] * (len(seq) - len(prompt_types)))
             extra["mm_token_type_ids"] = torch.tensor(types, device=self.device)
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, **extra).logits[:, -1].float()
-        log_norm = torch.logsumexp(logits, dim=-1).cpu()
-        letter_logits = logits.index_select(1, self._letter_ids).cpu()
-        for i, row in enumerate(rows):
-            completions[row].letter_logprobs = letter_logprobs(
-                self.letters, letter_logits[i].tolist(), float(log_norm[i]), requests[row].letters
-            )
-            completions[row].uncertainty_source = "forced"
-            completions[row].uncertainty_note = notes[i]
+            logits = self.model(input_ids=ids, attention_mask=mask, **extra).logits[:, -1]
+        return letter_columns(logits, self._letter_ids)
 
     @staticmethod
     def _vision_inputs_for_rows(inputs, requests, rows) -> dict[str, Any]:
@@ -279,20 +322,28 @@ class HFBackend:
         pix = torch.cat([inputs["pixel_values"][offsets[i] : offsets[i + 1]] for i in keep_img])
         return {"pixel_values": pix, "image_grid_thw": grid[keep_img]}
 
-    def fingerprint(self) -> dict[str, Any]:
-        cfg = self.model.config
+    @cached_property
+    def _weights_digest(self) -> str | None:
+        """Hash of the weight files, taken once: the backend holds the weights it loaded, whatever happens on disk.
+
+        A run asks for the fingerprint before and after generating; hashing small shards each time
+        was a fixed cost of every run.
+        """
         files = sorted(Path(self.model_path).glob("*.safetensors")) if Path(self.model_path).is_dir() else []
         digest = hashlib.sha256()
         for f in files:
             digest.update(f"{f.name}:{f.stat().st_size}".encode())
             if f.stat().st_size < 64 * 1024 * 1024:
                 digest.update(f.read_bytes())
+        return digest.hexdigest()[:16] if files else None
+
+    def fingerprint(self) -> dict[str, Any]:
         return {
             "backend": "hf",
             "model": self.model_path,
             "architecture": type(self.model).__name__,
-            "commit": getattr(cfg, "_commit_hash", None),
-            "weights_digest": digest.hexdigest()[:16] if files else None,
+            "commit": getattr(self.model.config, "_commit_hash", None),
+            "weights_digest": self._weights_digest,
             "dtype": str(self.model.dtype),
             "device": self.device,
             "letter_variants": {c: len(v) for c, v in self.letters.variants.items()},

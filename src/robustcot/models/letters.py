@@ -40,13 +40,11 @@ class LetterVocabulary:
         return [self._column[t] for t in self.variants.get(letter, [])]
 
 
-def letter_logprobs(
-    vocab: LetterVocabulary, letter_logits: Sequence[float], log_normaliser: float, letters: Sequence[str]
-) -> dict[str, float]:
+def letter_logprobs(vocab: LetterVocabulary, token_logprobs: Sequence[float], letters: Sequence[str]) -> dict[str, float]:
     """Full-vocabulary log-probability of each letter, summing its token variants.
 
-    ``letter_logits`` are the raw logits of :attr:`LetterVocabulary.ids` at one position and
-    ``log_normaliser`` is the log-sum-exp over the whole vocabulary at that position.
+    ``token_logprobs`` are the full-vocabulary log-probabilities of :attr:`LetterVocabulary.ids`
+    at one position.
     """
     import math
 
@@ -56,7 +54,7 @@ def letter_logprobs(
         if not cols:
             out[letter] = float("-inf")
             continue
-        vals = [letter_logits[c] - log_normaliser for c in cols]
+        vals = [token_logprobs[c] for c in cols]
         top = max(vals)
         out[letter] = top + math.log(sum(math.exp(v - top) for v in vals))
     return out
