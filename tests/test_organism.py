@@ -159,6 +159,30 @@ def test_organism_spec_is_registered():
     assert parse_spec("organism") == ("organism", "organism")
 
 
+def test_sft_rejects_unknown_focus_families(tmp_path):
+    from robustcot.organism.sft import SFTConfig, train_sft
+
+    with pytest.raises(ValueError, match=r"unknown question families.*'sizes'"):
+        train_sft(SFTConfig(steps=1, focus_families=["sizes"], focus_steps=1), tmp_path / "ck")
+
+
+def test_focus_steps_show_only_the_focus_families(tmp_path, monkeypatch):
+    from robustcot.organism import sft
+
+    seen: list[list[str]] = []
+    collate = sft.collate
+
+    def spy(processor, traces, **kw):
+        seen.append([t.sample.metadata["category"] for t in traces])
+        return collate(processor, traces, **kw)
+
+    monkeypatch.setattr(sft, "collate", spy)
+    config = sft.SFTConfig(steps=5, batch_size=4, text_warmup_steps=1, focus_families=["size"], focus_steps=2)
+    sft.train_sft(config, tmp_path / "ck")
+    assert all(f == "size" for f in seen[1] + seen[2])  # the two focus steps after the warm-up
+    assert {f for step in seen[3:] for f in step} - {"size"}  # then every family again
+
+
 @pytest.mark.slow
 def test_short_sft_run_learns(tmp_path):
     """A ~1-minute run, language warm-up then images: the target loss falls by more than half."""
