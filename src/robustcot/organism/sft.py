@@ -221,12 +221,13 @@ def train_sft(
         optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps)
     )
     stream = trace_stream(processor, config.mix, seed=config.seed)
+    weights = {"cells": config.aux_weight, "position": config.position_weight}
+    focus_end = config.text_warmup_steps + config.focus_steps if config.focus_families else 0
     focused = (t for t in stream if t.sample.metadata["category"] in config.focus_families)
     result = SFTResult(checkpoint=out)
     for step in range(config.steps):
         with_images = step >= config.text_warmup_steps
-        focus = with_images and step < config.text_warmup_steps + config.focus_steps and config.focus_families
-        source = focused if focus else stream
+        source = focused if with_images and step < focus_end else stream
         batch = collate(processor, [next(source) for _ in range(config.batch_size)], images=with_images)
         loss = target_loss(model, batch)
         aux = {}
@@ -234,7 +235,6 @@ def train_sft(
             aux["cells"] = probe.loss(batch["cells"])
         if where and with_images:
             aux["position"] = where.loss(batch["input_ids"])
-        weights = {"cells": config.aux_weight, "position": config.position_weight}
         total = loss + sum(weights[k] * v for k, v in aux.items())
         total.backward()
         if config.max_grad_norm is not None:
