@@ -94,7 +94,9 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2_5_VLForC
 
     from robustcot.models.tiny import qwen25_vl_config
 
-    config = qwen25_vl_config(tokenizer, ARCHITECTURE["text"], ARCHITECTURE["vision"], tie_word_embeddings=False)
+    config = qwen25_vl_config(
+        tokenizer, ARCHITECTURE["text"], ARCHITECTURE["vision"], tie_word_embeddings=False
+    )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     with torch.no_grad():

@@ -63,6 +63,20 @@ class SFTConfig(BaseModel):
     """Weight of the auxiliary row/column loss on the language model's image tokens (0 turns it off)."""
     position_layer: int = Field(1, ge=0)
     """Decoder layer whose output the row/column probe reads (0 is the first layer)."""
+    ground_weight: float = Field(1.0, ge=0)
+    """Weight of the grounding loss: one attention head is pointed at the image token of the object
+    a think reads an attribute of (0 turns it off)."""
+    ground_layer: int = Field(2, ge=0)
+    """Decoder layer of the grounding head; it needs a layer before it to gather the object's name."""
+    ground_head: int = Field(0, ge=0)
+    """Attention head (within ``ground_layer``) that the grounding loss points."""
+    point_weight: float = Field(1.0, ge=0)
+    """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
+    predicted, at the text of the option the think concluded (0 turns it off)."""
+    point_layer: int = Field(3, ge=0)
+    """Decoder layer of the pointing head (the last: the letter it finds goes straight to the output)."""
+    point_head: int = Field(0, ge=0)
+    """Attention head (within ``point_layer``) that the pointing loss points."""
     text_warmup_steps: int = Field(500, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
@@ -83,8 +97,9 @@ class SFTResult:
     checkpoint: Path
     losses: list[float] = field(default_factory=list)
     probe_losses: list[dict[str, float]] = field(default_factory=list)
-    """Per step with images: the auxiliary losses (``cells``, ``position``), to see whether the
-    vision tower and the language model learn the scene before the answers show it."""
+    """Per step: the auxiliary losses it had (``cells``, ``position``, ``grounding`` with images;
+    ``pointing`` from the first step), to see whether the parts of the lookup are learned before
+    the answers show it."""
     seconds: float = 0.0
 
 
@@ -163,6 +178,57 @@ class PositionProbe:
         self._hook.remove()
 
 
+class AttentionTarget:
+    """An auxiliary loss that points one attention head at a known token: −log of its attention
+    weight there, at the positions the batch names under ``key`` (rows of (row, query, key position)).
+
+    Two stand-ins for skills a pretrained VLM arrives with, each a lookup that stayed at chance for
+    thousands of steps when only the next-token loss taught it (docs/organism.md):
+
+    * ``grounding``: where a think reads an attribute of a named object ("The red circle is in
+      column ..."), look at that object's image token;
+    * ``pointing``: where the answer letter is predicted, look at the text of the option the think
+      concluded, in the prompt's option list (its letter is two tokens before it).
+
+    The weights are read by a forward hook on one layer's self-attention. The text model runs with
+    eager attention while a target is attached (the only implementation that returns the weights);
+    sdpa is restored before the checkpoint is saved.
+    """
+
+    def __init__(self, model: Any, key: str, layer: int, head: int) -> None:
+        n_layers = model.config.text_config.num_hidden_layers
+        n_heads = model.config.text_config.num_attention_heads
+        if layer >= n_layers or head >= n_heads:
+            raise ValueError(
+                f"{key} head {head} of layer {layer} does not exist ({n_layers} layers, {n_heads} heads)"
+            )
+        self.model = model
+        self.key = key
+        self.head = head
+        self._weights = None
+        model.set_attn_implementation({"text_config": "eager"})
+        attention = model.model.language_model.layers[layer].self_attn
+        self._hook = attention.register_forward_hook(self._keep)
+
+    def _keep(self, module: Any, inputs: Any, output: Any) -> None:
+        self._weights = output[1]
+
+    def loss(self, batch: dict[str, Any]) -> Any | None:
+        """Mean −log attention on the targets; None when the batch has none."""
+        import torch
+
+        targets = batch.get(self.key)
+        if targets is None or len(targets) == 0:
+            return None
+        row, query, key = targets.unbind(1)
+        weights = self._weights[row, self.head, query, key]
+        return -torch.log(weights.float().clamp_min(1e-9)).mean()
+
+    def remove(self) -> None:
+        self._hook.remove()
+        self.model.set_attn_implementation("sdpa")
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up then cosine decay to 10% of the peak."""
     if step < warmup:
@@ -208,6 +274,14 @@ def train_sft(
     model = build_model(tokenizer, config.seed).train()
     probe = CellProbe(model) if config.aux_weight > 0 else None
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
+    targets = [
+        AttentionTarget(model, key, layer, head)
+        for key, weight, layer, head in (
+            ("grounding", config.ground_weight, config.ground_layer, config.ground_head),
+            ("pointing", config.point_weight, config.point_layer, config.point_head),
+        )
+        if weight > 0
+    ]
     params = list(model.named_parameters())
     params += [(f"probe.{n}", p) for aux in (probe, where) if aux for n, p in aux.head.named_parameters()]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
@@ -221,7 +295,12 @@ def train_sft(
         optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps)
     )
     stream = trace_stream(processor, config.mix, seed=config.seed)
-    weights = {"cells": config.aux_weight, "position": config.position_weight}
+    weights = {
+        "cells": config.aux_weight,
+        "position": config.position_weight,
+        "grounding": config.ground_weight,
+        "pointing": config.point_weight,
+    }
     focus_end = config.text_warmup_steps + config.focus_steps if config.focus_families else 0
     focused = (t for t in stream if t.sample.metadata["category"] in config.focus_families)
     result = SFTResult(checkpoint=out)
@@ -235,6 +314,9 @@ def train_sft(
             aux["cells"] = probe.loss(batch["cells"])
         if where and with_images:
             aux["position"] = where.loss(batch["input_ids"])
+        for target in targets:
+            if (value := target.loss(batch)) is not None:
+                aux[target.key] = value
         total = loss + sum(weights[k] * v for k, v in aux.items())
         total.backward()
         if config.max_grad_norm is not None:
@@ -252,7 +334,7 @@ def train_sft(
                 model, processor, out / "steps" / str(step + 1), {"stage": "sft", "step": step + 1}
             )
     result.seconds = time.perf_counter() - start
-    for aux in (probe, where):
+    for aux in (probe, where, *targets):
         if aux is not None:
             aux.remove()
     meta = {

@@ -13,6 +13,7 @@ statement alone.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from robustcot.data.sample import Sample
@@ -39,6 +40,37 @@ def worked_think(sample: Sample, statement: str) -> str:
     key, word = _AXES[family]
     objects = named_objects(sample.question, sample.metadata["scene"])
     if len(objects) != 2:
-        raise ValueError(f"sample {sample.id}: a {family} question must name two objects, found {len(objects)}")
+        raise ValueError(
+            f"sample {sample.id}: a {family} question must name two objects, found {len(objects)}"
+        )
     steps = [f"The {o['colour']} {o['shape']} is in {word} {o[key] + 1}." for o in objects]
     return " ".join([*steps, "So " + statement[0].lower() + statement[1:]])
+
+
+#: A sentence of a think that reads one object's attribute: "The red circle is in column 1.",
+#: "The blue circle is large.", "The small square is yellow." (capitalised: the concluding "So the
+#: ..." of a relation compares, it looks nothing up).
+_LOOKUP = re.compile(r"The (?P<ref>[a-z]+(?: [a-z]+)*?) is (?:in (?:row|column) )?(?P<value>\w+)\.")
+
+
+def referent(ref: str, scene: dict[str, Any]) -> dict[str, Any] | None:
+    """The one object of ``scene`` that ``ref`` ("red circle", "small square", "triangle") names."""
+    words = set(ref.split())
+    found = [o for o in scene["objects"] if words <= {o["colour"], o["shape"], o["size"]}]
+    return found[0] if len(found) == 1 else None
+
+
+def lookups(sample: Sample, think: str) -> list[tuple[int, int]]:
+    """Where ``think`` reads an attribute of one object from the image: (offset of the value word's
+    leading space in ``think``, the object's grid cell in raster order).
+
+    These are the tokens whose prediction needs the image token of a named object; the organism's
+    grounding loss (:mod:`robustcot.organism.sft`) points one attention head at that token there.
+    """
+    scene = sample.metadata["scene"]
+    found = []
+    for match in _LOOKUP.finditer(think):
+        obj = referent(match["ref"], scene)
+        if obj is not None:
+            found.append((match.start("value") - 1, obj["row"] * scene["grid"] + obj["col"]))
+    return found

@@ -33,7 +33,7 @@ from PIL import Image
 from robustcot.data.sample import Sample, option_letter
 from robustcot.data.scene import COLOURS, SHAPES, SIZES
 from robustcot.data.synthetic import synthetic_sample
-from robustcot.organism.thinks import worked_think
+from robustcot.organism.thinks import lookups, worked_think
 from robustcot.perturb.variants import perturb, statements
 from robustcot.prompting.conversation import Conversation
 from robustcot.prompting.profile import DEFAULT, PromptProfile
@@ -54,6 +54,9 @@ class Trace:
     target: str
     answer_index: int
     """The option the target answers (the asserted one for ``follow`` traces)."""
+    lookups: tuple[tuple[int, int], ...] = ()
+    """Where the target reads a named object from the image: (character offset in ``target`` of the
+    looked-up word, the object's grid cell); see :func:`robustcot.organism.thinks.lookups`."""
 
 
 def render_prompt(processor: Any, conversation: Conversation) -> str:
@@ -89,9 +92,12 @@ def make_trace(
     gold = sample.gold_index
     tags = {"think_open": profile.think_open, "think_close": profile.think_close}
     index = gold
+    looked_up: list[tuple[int, int]] = []
     if kind in ("base", "caption"):
         pp = perturb(sample, "base" if kind == "base" else "correct_caption", **tags)
-        target = reasoning(sample, statements(sample)[gold], profile) + answer(gold)
+        think = reasoning(sample, statements(sample)[gold], profile)
+        target = think + answer(gold)
+        looked_up = lookups(sample, think)
     elif kind == "stop":
         pp = perturb(sample, "stop_think", **tags)
         target = answer(gold)
@@ -103,7 +109,7 @@ def make_trace(
     else:
         raise ValueError(f"unknown trace kind {kind!r}; known: {', '.join(KINDS)}")
     conv = profile.conversation(pp.question, pp.options, sample.load_images(), prefill=pp.prefill)
-    return Trace(sample, kind, render_prompt(processor, conv), target, index)
+    return Trace(sample, kind, render_prompt(processor, conv), target, index, tuple(looked_up))
 
 
 def _coin(sample_id: str, seed: int) -> bool:
@@ -186,11 +192,21 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     else:
         pixels: list[Image.Image] = [img for t in traces for img in t.sample.load_images()]
         enc = processor(text=[t.prompt for t in traces], images=pixels, padding=False)
-    rows, labels, types = [], [], []
-    for prompt_ids, prompt_types, trace in zip(
-        enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True
+    letters = {tokenizer.convert_tokens_to_ids(option_letter(i)): i for i in range(26)}
+    rows, labels, types, grounding, pointing = [], [], [], [], []
+    for b, (prompt_ids, prompt_types, trace) in enumerate(
+        zip(enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True)
     ):
-        target_ids = tokenizer(trace.target + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        target = tokenizer(
+            trace.target + tokenizer.eos_token, add_special_tokens=False, return_offsets_mapping=True
+        )
+        target_ids = target["input_ids"]
+        if images:
+            grounding += _grounding(
+                b, list(prompt_ids), target["offset_mapping"], trace, processor.image_token_id
+            )
+        if trace.kind in POINTING_KINDS:
+            pointing.append(_answer_pointer(b, list(prompt_ids), target_ids, trace, letters, tokenizer))
         rows.append(list(prompt_ids) + target_ids)
         labels.append([IGNORE] * len(prompt_ids) + target_ids)
         types.append(list(prompt_types) + [0] * len(target_ids))
@@ -206,4 +222,52 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         batch["pixel_values"] = torch.as_tensor(np.asarray(enc["pixel_values"]), dtype=torch.float32)
         batch["image_grid_thw"] = torch.as_tensor(np.asarray(enc["image_grid_thw"]))
         batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
+        batch["grounding"] = torch.tensor(grounding, dtype=torch.long).reshape(-1, 3)
+    batch["pointing"] = torch.tensor(pointing, dtype=torch.long).reshape(-1, 3)
     return batch
+
+
+def _grounding(
+    row: int, prompt_ids: list[int], offsets: list[tuple[int, int]], trace: Trace, image_token_id: int
+) -> list[tuple[int, int, int]]:
+    """(row, position that predicts a looked-up word, position of the looked-up object's image token)."""
+    image_positions = [i for i, t in enumerate(prompt_ids) if t == image_token_id]
+    found = []
+    for offset, cell in trace.lookups:
+        token = next(j for j, (_, end) in enumerate(offsets) if end > offset)
+        found.append((row, len(prompt_ids) + token - 1, image_positions[cell]))
+    return found
+
+
+#: Trace kinds whose answer letter follows from text the model has written or been given (the
+#: think); ``stop`` traces answer from the image alone, so nothing in the text says where to look.
+POINTING_KINDS = ("base", "caption", "follow")
+
+
+def _answer_pointer(
+    row: int,
+    prompt_ids: list[int],
+    target_ids: list[int],
+    trace: Trace,
+    letters: dict[int, int],
+    tokenizer: Any,
+) -> tuple[int, int, int]:
+    """(row, position that predicts the answer letter, position of that option's text in the list).
+
+    The option list reads "\nB. large\n": the option's text is the token after its letter and dot.
+    """
+    letter = tokenizer.convert_tokens_to_ids(option_letter(trace.answer_index))
+    dot = tokenizer.convert_tokens_to_ids(".")
+    listed = [
+        i + 2
+        for i in range(1, len(prompt_ids) - 2)
+        if prompt_ids[i] == letter
+        and prompt_ids[i + 1] == dot
+        and tokenizer.decode(prompt_ids[i - 1]).endswith("\n")
+    ]
+    if len(listed) != 1:
+        raise ValueError(
+            f"trace of {trace.sample.id}: option {option_letter(trace.answer_index)} is listed {len(listed)} times"
+        )
+    answer_at = max(j for j, t in enumerate(target_ids) if t in letters)
+    return row, len(prompt_ids) + answer_at - 1, listed[0]
