@@ -20,6 +20,7 @@ from robustcot.data.sample import Sample
 from robustcot.evaluate import run_eval
 from robustcot.models.hf import HFConfig
 from robustcot.perturb.variants import VARIANTS
+from robustcot.store import read_part
 
 pytestmark = pytest.mark.slow
 
@@ -123,13 +124,13 @@ def test_sigkill_loses_at_most_the_batch_in_flight_and_resume_completes(tmp_path
     proc = subprocess.Popen(_python_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = out / "parts"
     deadline = time.time() + 240
-    while time.time() < deadline and len(list(parts.glob("[0-9]*.parquet"))) < 3:
+    while time.time() < deadline and len(list(parts.glob("[0-9]*.arrow"))) < 3:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    written = sorted(parts.glob("[0-9]*.parquet"))
+    written = sorted(parts.glob("[0-9]*.arrow"))
     assert len(written) >= 3, proc.stderr.read().decode()[-2000:]
-    before = pd.concat([pd.read_parquet(p) for p in written])
+    before = pd.concat([read_part(p).to_pandas() for p in written])
     assert before["key"].is_unique and len(before) == 4 * len(written)
     assert not (out / "records.parquet").exists()
 
