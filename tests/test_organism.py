@@ -122,6 +122,8 @@ def test_collate_supervises_only_the_target_and_labels_every_cell(organism_proce
 
 
 def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_processor):
+    from robustcot.organism.thinks import LOOKUP_KINDS
+
     mix = {"base": 1.0, "caption": 1.0, "follow": 1.0, "stop": 1.0}
     stream = tr.trace_stream(organism_processor, mix, seed=2)
     traces = [next(stream) for _ in range(20)]
@@ -135,8 +137,8 @@ def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_
         else:
             assert len(trace.lookups) == (2 if family in ("left_right", "above_below") else 1)
         expected += len(trace.lookups)
-    assert batch["grounding"].shape == (expected, 3) and expected > 10
-    for row, query, key in batch["grounding"].tolist():
+    assert batch["grounding"].shape == (expected, 4) and expected > 10
+    for row, query, key, slot in batch["grounding"].tolist():
         scene = traces[row].sample.metadata["scene"]
         row_ids = batch["input_ids"][row]
         image_positions = (row_ids == organism_processor.image_token_id).nonzero().flatten().tolist()
@@ -144,16 +146,24 @@ def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_
         (obj,) = [o for o in scene["objects"] if o["row"] * scene["grid"] + o["col"] == cell]
         before = tok.decode(row_ids[query - 4 : query + 1])
         word = tok.decode(row_ids[query + 1 : query + 2]).strip()
-        assert word in (obj["size"], obj["colour"], str(obj["row"] + 1), str(obj["col"] + 1))
+        kind = LOOKUP_KINDS[slot]
+        read = {
+            "row": [str(obj["row"] + 1)],
+            "column": [str(obj["col"] + 1)],
+            "attribute": [obj["size"], obj["colour"]],
+        }
+        assert word in read[kind]
         assert obj["shape"] in before  # the object named just before the looked-up word
 
     pointed = batch["pointing"].tolist()
-    assert [row for row, _, _ in pointed] == [i for i, t in enumerate(traces) if t.kind != "stop"]
-    for row, query, key in pointed:
+    assert [row for row, *_ in pointed] == [i for i, t in enumerate(traces) if t.kind != "stop"]
+    for row, query, key, _ in pointed:
         trace, row_ids = traces[row], batch["input_ids"][row]
         letter = "ABCD"[trace.answer_index]
         assert tok.decode(row_ids[query + 1 : query + 2]) == letter  # the answer letter is predicted next
-        assert tok.decode(row_ids[key - 2 : key + 1]) == f"{letter}. {trace.sample.options[trace.answer_index]}"
+        assert (
+            tok.decode(row_ids[key - 2 : key + 1]) == f"{letter}. {trace.sample.options[trace.answer_index]}"
+        )
 
 
 def test_blank_control_keeps_everything_but_the_pixels():

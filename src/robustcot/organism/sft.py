@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robustcot.data.scene import GRID
 from robustcot.data.synthetic import FAMILIES
+from robustcot.organism.thinks import LOOKUP_KINDS
 from robustcot.organism.traces import IGNORE, KINDS, N_CELL_CLASSES, collate, trace_stream
 
 DEFAULT_MIX = {"base": 0.5, "caption": 0.2, "stop": 0.1, "follow": 0.2}
@@ -68,8 +69,9 @@ class SFTConfig(BaseModel):
     a think reads an attribute of (0 turns it off)."""
     ground_layer: int = Field(2, ge=0)
     """Decoder layer of the grounding head; it needs a layer before it to gather the object's name."""
-    ground_head: int = Field(0, ge=0)
-    """Attention head (within ``ground_layer``) that the grounding loss points."""
+    ground_heads: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(LOOKUP_KINDS, 0))
+    """Attention head (within ``ground_layer``) that the grounding loss points, per kind of lookup
+    (``row``, ``column``, ``attribute``); separate heads keep what each one reads apart."""
     point_weight: float = Field(1.0, ge=0)
     """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
     predicted, at the text of the option the think concluded (0 turns it off)."""
@@ -84,6 +86,16 @@ class SFTConfig(BaseModel):
     curriculum: on size questions alone the image lookup starts within a few hundred steps, with
     all families mixed it had not after 3 000)."""
     focus_steps: int = Field(0, ge=0)
+
+    @field_validator("ground_heads")
+    @classmethod
+    def _every_lookup_kind_has_a_head(cls, heads: dict[str, int]) -> dict[str, int]:
+        if set(heads) != set(LOOKUP_KINDS) or min(heads.values()) < 0:
+            raise ValueError(
+                f"ground_heads must give a head index >= 0 to each of {LOOKUP_KINDS}; got {heads}"
+            )
+        return heads
+
     threads: int = Field(1, ge=1)
     """torch intra-op threads. One is the default: the organism's operations are small, and on a
     shared 2-core machine two threads spent most of a step waiting on each other (measured 4× slower
@@ -180,7 +192,8 @@ class PositionProbe:
 
 class AttentionTarget:
     """An auxiliary loss that points one attention head at a known token: −log of its attention
-    weight there, at the positions the batch names under ``key`` (rows of (row, query, key position)).
+    weight there, at the positions the batch names under ``key`` (rows of (row, query, key position,
+    slot)); ``heads[slot]`` is the head pointed.
 
     Two stand-ins for skills a pretrained VLM arrives with, each a lookup that stayed at chance for
     thousands of steps when only the next-token loss taught it (docs/organism.md):
@@ -195,16 +208,18 @@ class AttentionTarget:
     sdpa is restored before the checkpoint is saved.
     """
 
-    def __init__(self, model: Any, key: str, layer: int, head: int) -> None:
+    def __init__(self, model: Any, key: str, layer: int, heads: list[int]) -> None:
+        import torch
+
         n_layers = model.config.text_config.num_hidden_layers
         n_heads = model.config.text_config.num_attention_heads
-        if layer >= n_layers or head >= n_heads:
+        if layer >= n_layers or max(heads) >= n_heads:
             raise ValueError(
-                f"{key} head {head} of layer {layer} does not exist ({n_layers} layers, {n_heads} heads)"
+                f"{key} heads {heads} of layer {layer} do not all exist ({n_layers} layers, {n_heads} heads)"
             )
         self.model = model
         self.key = key
-        self.head = head
+        self.heads = torch.tensor(heads)
         self._weights = None
         model.set_attn_implementation({"text_config": "eager"})
         attention = model.model.language_model.layers[layer].self_attn
@@ -220,8 +235,8 @@ class AttentionTarget:
         targets = batch.get(self.key)
         if targets is None or len(targets) == 0:
             return None
-        row, query, key = targets.unbind(1)
-        weights = self._weights[row, self.head, query, key]
+        row, query, key, slot = targets.unbind(1)
+        weights = self._weights[row, self.heads[slot], query, key]
         return -torch.log(weights.float().clamp_min(1e-9)).mean()
 
     def remove(self) -> None:
@@ -275,10 +290,15 @@ def train_sft(
     probe = CellProbe(model) if config.aux_weight > 0 else None
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
     targets = [
-        AttentionTarget(model, key, layer, head)
-        for key, weight, layer, head in (
-            ("grounding", config.ground_weight, config.ground_layer, config.ground_head),
-            ("pointing", config.point_weight, config.point_layer, config.point_head),
+        AttentionTarget(model, key, layer, heads)
+        for key, weight, layer, heads in (
+            (
+                "grounding",
+                config.ground_weight,
+                config.ground_layer,
+                [config.ground_heads[k] for k in LOOKUP_KINDS],
+            ),
+            ("pointing", config.point_weight, config.point_layer, [config.point_head]),
         )
         if weight > 0
     ]

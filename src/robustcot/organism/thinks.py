@@ -50,7 +50,10 @@ def worked_think(sample: Sample, statement: str) -> str:
 #: A sentence of a think that reads one object's attribute: "The red circle is in column 1.",
 #: "The blue circle is large.", "The small square is yellow." (capitalised: the concluding "So the
 #: ..." of a relation compares, it looks nothing up).
-_LOOKUP = re.compile(r"The (?P<ref>[a-z]+(?: [a-z]+)*?) is (?:in (?:row|column) )?(?P<value>\w+)\.")
+_LOOKUP = re.compile(r"The (?P<ref>[a-z]+(?: [a-z]+)*?) is (?:in (?P<axis>row|column) )?(?P<value>\w+)\.")
+
+#: What a lookup reads: a grid coordinate, or an attribute of the object itself (size, colour).
+LOOKUP_KINDS = ("row", "column", "attribute")
 
 
 def referent(ref: str, scene: dict[str, Any]) -> dict[str, Any] | None:
@@ -60,9 +63,10 @@ def referent(ref: str, scene: dict[str, Any]) -> dict[str, Any] | None:
     return found[0] if len(found) == 1 else None
 
 
-def lookups(sample: Sample, think: str) -> list[tuple[int, int]]:
+def lookups(sample: Sample, think: str) -> list[tuple[int, int, str]]:
     """Where ``think`` reads an attribute of one object from the image: (offset of the value word's
-    leading space in ``think``, the object's grid cell in raster order).
+    leading space in ``think``, the object's grid cell in raster order, what is read: one of
+    :data:`LOOKUP_KINDS`).
 
     These are the tokens whose prediction needs the image token of a named object; the organism's
     grounding loss (:mod:`robustcot.organism.sft`) points one attention head at that token there.
@@ -72,5 +76,6 @@ def lookups(sample: Sample, think: str) -> list[tuple[int, int]]:
     for match in _LOOKUP.finditer(think):
         obj = referent(match["ref"], scene)
         if obj is not None:
-            found.append((match.start("value") - 1, obj["row"] * scene["grid"] + obj["col"]))
+            cell = obj["row"] * scene["grid"] + obj["col"]
+            found.append((match.start("value") - 1, cell, match["axis"] or "attribute"))
     return found

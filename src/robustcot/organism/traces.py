@@ -33,7 +33,7 @@ from PIL import Image
 from robustcot.data.sample import Sample, option_letter
 from robustcot.data.scene import COLOURS, SHAPES, SIZES
 from robustcot.data.synthetic import synthetic_sample
-from robustcot.organism.thinks import lookups, worked_think
+from robustcot.organism.thinks import LOOKUP_KINDS, lookups, worked_think
 from robustcot.perturb.variants import perturb, statements
 from robustcot.prompting.conversation import Conversation
 from robustcot.prompting.profile import DEFAULT, PromptProfile
@@ -54,9 +54,9 @@ class Trace:
     target: str
     answer_index: int
     """The option the target answers (the asserted one for ``follow`` traces)."""
-    lookups: tuple[tuple[int, int], ...] = ()
+    lookups: tuple[tuple[int, int, str], ...] = ()
     """Where the target reads a named object from the image: (character offset in ``target`` of the
-    looked-up word, the object's grid cell); see :func:`robustcot.organism.thinks.lookups`."""
+    looked-up word, the object's grid cell, what is read); see :func:`robustcot.organism.thinks.lookups`."""
 
 
 def render_prompt(processor: Any, conversation: Conversation) -> str:
@@ -92,7 +92,7 @@ def make_trace(
     gold = sample.gold_index
     tags = {"think_open": profile.think_open, "think_close": profile.think_close}
     index = gold
-    looked_up: list[tuple[int, int]] = []
+    looked_up: list[tuple[int, int, str]] = []
     if kind in ("base", "caption"):
         pp = perturb(sample, "base" if kind == "base" else "correct_caption", **tags)
         think = reasoning(sample, statements(sample)[gold], profile)
@@ -222,20 +222,21 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         batch["pixel_values"] = torch.as_tensor(np.asarray(enc["pixel_values"]), dtype=torch.float32)
         batch["image_grid_thw"] = torch.as_tensor(np.asarray(enc["image_grid_thw"]))
         batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
-        batch["grounding"] = torch.tensor(grounding, dtype=torch.long).reshape(-1, 3)
-    batch["pointing"] = torch.tensor(pointing, dtype=torch.long).reshape(-1, 3)
+        batch["grounding"] = torch.tensor(grounding, dtype=torch.long).reshape(-1, 4)
+    batch["pointing"] = torch.tensor(pointing, dtype=torch.long).reshape(-1, 4)
     return batch
 
 
 def _grounding(
     row: int, prompt_ids: list[int], offsets: list[tuple[int, int]], trace: Trace, image_token_id: int
-) -> list[tuple[int, int, int]]:
-    """(row, position that predicts a looked-up word, position of the looked-up object's image token)."""
+) -> list[tuple[int, int, int, int]]:
+    """(row, position that predicts a looked-up word, position of the looked-up object's image token,
+    index of what is read in :data:`~robustcot.organism.thinks.LOOKUP_KINDS`)."""
     image_positions = [i for i, t in enumerate(prompt_ids) if t == image_token_id]
     found = []
-    for offset, cell in trace.lookups:
+    for offset, cell, kind in trace.lookups:
         token = next(j for j, (_, end) in enumerate(offsets) if end > offset)
-        found.append((row, len(prompt_ids) + token - 1, image_positions[cell]))
+        found.append((row, len(prompt_ids) + token - 1, image_positions[cell], LOOKUP_KINDS.index(kind)))
     return found
 
 
@@ -251,8 +252,8 @@ def _answer_pointer(
     trace: Trace,
     letters: dict[int, int],
     tokenizer: Any,
-) -> tuple[int, int, int]:
-    """(row, position that predicts the answer letter, position of that option's text in the list).
+) -> tuple[int, int, int, int]:
+    """(row, position that predicts the answer letter, position of that option's text in the list, 0).
 
     The option list reads "\nB. large\n": the option's text is the token after its letter and dot.
     """
@@ -270,4 +271,4 @@ def _answer_pointer(
             f"trace of {trace.sample.id}: option {option_letter(trace.answer_index)} is listed {len(listed)} times"
         )
     answer_at = max(j for j, t in enumerate(target_ids) if t in letters)
-    return row, len(prompt_ids) + answer_at - 1, listed[0]
+    return row, len(prompt_ids) + answer_at - 1, listed[0], 0
