@@ -256,3 +256,32 @@ def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
     assert manifest["seed"] == tr.TRAIN_SCENE_SEED + GRPO_SCENE_OFFSET  # scenes disjoint from SFT and eval
     assert manifest["augment"]["probabilities"]["wrong_caption"] == 0.25
     assert len([e for e in result.log_history if "robustcot/accuracy" in e]) == 2
+
+
+def test_packaged_organism_comes_from_the_default_recipe_and_reads_the_image(tmp_path):
+    """The shipped checkpoint is what ``train_sft(SFTConfig())`` makes, and it answers from the image:
+    on held-out scenes it beats both chance and itself on blank images."""
+    import json
+
+    import robustcot.organism.controls  # noqa: F401  (registers synthetic_blank)
+    from robustcot.config import EvalConfig
+    from robustcot.evaluate import run_eval
+    from robustcot.organism.model import PACKAGED, ensure_organism
+    from robustcot.organism.pipeline import evaluation_settings
+    from robustcot.organism.recipe import ARCHITECTURE
+    from robustcot.organism.sft import SFTConfig
+
+    assert ensure_organism(tmp_path / "cache") == PACKAGED  # nothing is trained
+    meta = json.loads((PACKAGED / "organism.json").read_text())
+    assert meta["sft"] == json.loads(SFTConfig().model_dump_json())
+    assert meta["architecture"] == json.loads(json.dumps(ARCHITECTURE))
+    hf, batch = evaluation_settings()
+    accuracy = {}
+    for benchmark in ("synthetic", "synthetic_blank"):
+        config = EvalConfig(model="organism", benchmark=benchmark, limit=60, variants=["base"], seed=0,
+                            out=tmp_path / benchmark, batch_size=batch, hf=hf)  # fmt: skip
+        records = run_eval(config, show_progress=False).records
+        assert (records["status"] == "ok").mean() > 0.95  # the format is learned
+        accuracy[benchmark] = records["correct"].fillna(False).mean()
+    assert accuracy["synthetic"] >= 0.65, accuracy  # chance is ~0.4 for this mix of 2-4 options
+    assert accuracy["synthetic"] - accuracy["synthetic_blank"] >= 0.15, accuracy

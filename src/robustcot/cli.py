@@ -137,8 +137,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="run directory")] = DEMO_OUT,
     limit: Annotated[int, typer.Option(help="number of synthetic samples")] = 50,
 ) -> None:
-    """The built-in model on the synthetic benchmark with every variant; no download."""
-    overrides = {"model": "tiny", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}
+    """The packaged model organism on the synthetic benchmark with every variant; no download."""
+    overrides = {"model": "organism", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}
     _run({**overrides, "hf.max_new_tokens": 48}, None, False)
 
 

@@ -49,7 +49,7 @@ class SFTConfig(BaseModel):
 
     seed: int = 0
     """Initial weights, training scenes, trace kinds and asserted options."""
-    steps: int = Field(5000, ge=1)
+    steps: int = Field(4500, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(3e-3, gt=0)
     warmup_steps: int = Field(10, ge=0)
@@ -79,7 +79,7 @@ class SFTConfig(BaseModel):
     """Decoder layer of the pointing head (the last: the letter it finds goes straight to the output)."""
     point_head: int = Field(0, ge=0)
     """Attention head (within ``point_layer``) that the pointing loss points."""
-    text_warmup_steps: int = Field(500, ge=0)
+    text_warmup_steps: int = Field(300, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
     """Question families shown alone for the first ``focus_steps`` steps with images (a lookup
