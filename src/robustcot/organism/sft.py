@@ -87,6 +87,11 @@ class SFTConfig(BaseModel):
     all families mixed it had not after 3 000)."""
     focus_steps: int = Field(0, ge=0)
 
+    threads: int = Field(1, ge=1)
+    """torch intra-op threads. One is the default: the organism's operations are small, and on a
+    shared 2-core machine two threads spent most of a step waiting on each other (measured 4× slower
+    than one thread under load)."""
+
     @field_validator("ground_heads")
     @classmethod
     def _every_lookup_kind_has_a_head(cls, heads: dict[str, int]) -> dict[str, int]:
@@ -95,11 +100,6 @@ class SFTConfig(BaseModel):
                 f"ground_heads must give a head index >= 0 to each of {LOOKUP_KINDS}; got {heads}"
             )
         return heads
-
-    threads: int = Field(1, ge=1)
-    """torch intra-op threads. One is the default: the organism's operations are small, and on a
-    shared 2-core machine two threads spent most of a step waiting on each other (measured 4× slower
-    than one thread under load)."""
 
 
 @dataclass

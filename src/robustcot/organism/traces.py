@@ -192,22 +192,20 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     else:
         pixels: list[Image.Image] = [img for t in traces for img in t.sample.load_images()]
         enc = processor(text=[t.prompt for t in traces], images=pixels, padding=False)
-    letters = {tokenizer.convert_tokens_to_ids(option_letter(i)): i for i in range(26)}
     rows, labels, types, grounding, pointing = [], [], [], [], []
     for b, (prompt_ids, prompt_types, trace) in enumerate(
         zip(enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True)
     ):
+        prompt_ids = list(prompt_ids)
         target = tokenizer(
             trace.target + tokenizer.eos_token, add_special_tokens=False, return_offsets_mapping=True
         )
         target_ids = target["input_ids"]
         if images:
-            grounding += _grounding(
-                b, list(prompt_ids), target["offset_mapping"], trace, processor.image_token_id
-            )
+            grounding += _grounding(b, prompt_ids, target["offset_mapping"], trace, processor.image_token_id)
         if trace.kind in POINTING_KINDS:
-            pointing.append(_answer_pointer(b, list(prompt_ids), target_ids, trace, letters, tokenizer))
-        rows.append(list(prompt_ids) + target_ids)
+            pointing.append(_answer_pointer(b, prompt_ids, target_ids, trace, tokenizer))
+        rows.append(prompt_ids + target_ids)
         labels.append([IGNORE] * len(prompt_ids) + target_ids)
         types.append(list(prompt_types) + [0] * len(target_ids))
     width = max(len(r) for r in rows)
@@ -246,16 +244,12 @@ POINTING_KINDS = ("base", "caption", "follow")
 
 
 def _answer_pointer(
-    row: int,
-    prompt_ids: list[int],
-    target_ids: list[int],
-    trace: Trace,
-    letters: dict[int, int],
-    tokenizer: Any,
+    row: int, prompt_ids: list[int], target_ids: list[int], trace: Trace, tokenizer: Any
 ) -> tuple[int, int, int, int]:
     """(row, position that predicts the answer letter, position of that option's text in the list, 0).
 
     The option list reads "\nB. large\n": the option's text is the token after its letter and dot.
+    The slot is always 0: the pointing target has one head.
     """
     letter = tokenizer.convert_tokens_to_ids(option_letter(trace.answer_index))
     dot = tokenizer.convert_tokens_to_ids(".")
@@ -270,5 +264,5 @@ def _answer_pointer(
         raise ValueError(
             f"trace of {trace.sample.id}: option {option_letter(trace.answer_index)} is listed {len(listed)} times"
         )
-    answer_at = max(j for j, t in enumerate(target_ids) if t in letters)
+    answer_at = len(target_ids) - 1 - target_ids[::-1].index(letter)  # the target's last letter token
     return row, len(prompt_ids) + answer_at - 1, listed[0], 0
