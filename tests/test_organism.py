@@ -258,6 +258,54 @@ def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
     assert len([e for e in result.log_history if "robustcot/accuracy" in e]) == 2
 
 
+def test_organism_train_command_refuses_unknown_recipes(tmp_path):
+    from typer.testing import CliRunner
+
+    from robustcot.cli import app
+
+    result = CliRunner().invoke(app, ["organism", "train", "--out", str(tmp_path), "--recipes", "augmented,plian"])
+    assert result.exit_code == 2
+    assert "plian" in result.output
+    assert not (tmp_path / "sft").exists()  # refused before any training
+
+
+@pytest.mark.slow
+def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
+    """``robustcot organism train``: SFT, GRPO per recipe, the sweep and the blank control all run
+    and land in ``--out``; a second call reuses the finished stages instead of retraining."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from robustcot.cli import app
+    from robustcot.organism.pipeline import CURVE_VARIANTS
+
+    pytest.importorskip("trl")
+    args = ["organism", "train", "--seed", "3", "--out", str(tmp_path), "--sft-steps", "2",
+            "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    summary = json.loads((tmp_path / "organism.json").read_text())
+    assert summary["seed"] == 3 and summary["sft"]["steps"] == 2 and summary["grpo"]["steps"] == 2
+    assert set(summary["timings_s"]) == {"sft_s", "grpo_augmented_s", "grpo_plain_s", "sweep_s", "blank_control_s"}
+    assert {recipe: sorted(steps) for recipe, steps in summary["curves"].items()} == {
+        "augmented": ["0", "2"],
+        "plain": ["0", "2"],
+    }
+    curves = pd.read_parquet(tmp_path / "curves.parquet")
+    assert set(curves["variant"]) == set(CURVE_VARIANTS)
+    assert 0.0 <= summary["blank_image_base_accuracy_sft"] <= 1.0
+
+    weights = (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    resumed = json.loads((tmp_path / "organism.json").read_text())
+    assert set(resumed["timings_s"]) == {"sweep_s", "blank_control_s"}  # nothing retrained
+    assert (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns == weights
+    assert resumed["curves"] == summary["curves"]
+
+
 def test_packaged_organism_comes_from_the_default_recipe_and_reads_the_image(tmp_path):
     """The shipped checkpoint is what ``train_sft(SFTConfig())`` makes, and it answers from the image:
     on held-out scenes it beats both chance and itself on blank images."""

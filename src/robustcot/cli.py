@@ -453,7 +453,8 @@ def organism_train(
     seed: Annotated[int, typer.Option(help="seed of weights, scenes, injections, sampling")] = 0,
     out: Annotated[Path, typer.Option(help="output directory; re-run to resume")] = Path("runs/organism"),
     sft_steps: Annotated[int | None, typer.Option(help="SFT steps (default: the recipe's)")] = None,
-    grpo_steps: Annotated[int, typer.Option(help="GRPO steps per recipe")] = 60,
+    grpo_steps: Annotated[int | None, typer.Option(help="GRPO steps per recipe (default: the recipe's)")] = None,
+    grpo_lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: the recipe's)")] = None,
     recipes: Annotated[str, typer.Option(help="GRPO recipes: augmented,plain")] = "augmented,plain",
     limit: Annotated[int, typer.Option(help="held-out scenes per evaluation")] = 200,
 ) -> None:
@@ -468,7 +469,9 @@ def organism_train(
             seed,
             out,
             sft=sft,
-            grpo=GRPOConfig(steps=grpo_steps),
+            grpo=GRPOConfig(
+                **{k: v for k, v in {"steps": grpo_steps, "lr": grpo_lr}.items() if v is not None}
+            ),
             recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
             eval_limit=limit,
         )
