@@ -32,13 +32,15 @@ class GRPOConfig(BaseModel):
 
     seed: int = 0
     """Scenes, injections, sampling and TRL's own seed."""
-    steps: int = Field(60, ge=1)
+    steps: int = Field(150, ge=1)
     prompts: int = Field(400, ge=1)
     """Distinct training prompts (one scene each)."""
     prompts_per_step: int = Field(4, ge=1)
     num_generations: int = Field(8, ge=2)
     """Rollouts per prompt (the study's G)."""
-    lr: float = Field(2e-4, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    """Measured from the packaged checkpoint: 1e-3 collapsed the policy (training reward falling,
+    held-out base accuracy 0.79 -> 0.49 in 100 steps); 2e-4 for 60 steps moved nothing beyond noise."""
     temperature: float = Field(1.0, gt=0)
     beta: float = Field(0.0, ge=0)
     """KL coefficient; 0 loads no reference model (TRL's default)."""
@@ -47,7 +49,7 @@ class GRPOConfig(BaseModel):
     augment_probability: float = Field(0.1, ge=0, le=0.25)
     faithfulness: Literal["none", "rule"] = "none"
     """``rule`` multiplies the reward by the rule judge's think≡answer indicator."""
-    save_every: int = Field(20, ge=1)
+    save_every: int = Field(50, ge=1)
     max_completion_length: int = Field(48, ge=8)
     threads: int = Field(1, ge=1)
 
