@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/organism"))
     ap.add_argument("--grpo-steps", type=int, default=GRPOConfig().steps)
     ap.add_argument("--grpo-lr", type=float, default=GRPOConfig().lr)
-    ap.add_argument("--save-every", type=int, default=20)
+    ap.add_argument("--save-every", type=int, default=GRPOConfig().save_every)
     ap.add_argument("--limit", type=int, default=200, help="held-out scenes per evaluation")
     args = ap.parse_args()
     summaries = {}

@@ -289,19 +289,12 @@ def train_sft(
     model = build_model(tokenizer, config.seed).train()
     probe = CellProbe(model) if config.aux_weight > 0 else None
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
-    targets = [
-        AttentionTarget(model, key, layer, heads)
-        for key, weight, layer, heads in (
-            (
-                "grounding",
-                config.ground_weight,
-                config.ground_layer,
-                [config.ground_heads[k] for k in LOOKUP_KINDS],
-            ),
-            ("pointing", config.point_weight, config.point_layer, [config.point_head]),
-        )
-        if weight > 0
-    ]
+    targets = []
+    if config.ground_weight > 0:
+        heads = [config.ground_heads[k] for k in LOOKUP_KINDS]
+        targets.append(AttentionTarget(model, "grounding", config.ground_layer, heads))
+    if config.point_weight > 0:
+        targets.append(AttentionTarget(model, "pointing", config.point_layer, [config.point_head]))
     params = list(model.named_parameters())
     params += [(f"probe.{n}", p) for aux in (probe, where) if aux for n, p in aux.head.named_parameters()]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
