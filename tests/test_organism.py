@@ -121,32 +121,40 @@ def test_collate_supervises_only_the_target_and_labels_every_cell(organism_proce
     assert sum(c > 0 for c in cells) == len(traces[0].sample.metadata["scene"]["objects"])
 
 
-def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_processor):
+def test_grounding_points_each_lookup_at_the_image_tokens_it_reads(organism_processor):
+    """A coordinate or attribute points at its object's image token; a count at every counted
+    object's image token and ``<|vision_start|>``, at the verb and at the number."""
+    import collections
+
     from robustcot.organism.thinks import LOOKUP_KINDS
 
     mix = {"base": 1.0, "caption": 1.0, "follow": 1.0, "stop": 1.0}
     stream = tr.trace_stream(organism_processor, mix, seed=2)
-    traces = [next(stream) for _ in range(20)]
+    traces = [next(stream) for _ in range(40)]
     batch = tr.collate(organism_processor, traces)
     tok = organism_processor.tokenizer
     expected = 0
     for trace in traces:
         family = trace.sample.metadata["category"]
-        if trace.kind in ("follow", "stop") or family == "counting":
-            assert trace.lookups == ()  # nothing is read from one object
+        if trace.kind in ("follow", "stop"):
+            assert trace.lookups == ()  # the think is given, or there is none
         else:
-            assert len(trace.lookups) == (2 if family in ("left_right", "above_below") else 1)
-        expected += len(trace.lookups)
-    assert batch["grounding"].shape == (expected, 4) and expected > 10
+            assert len(trace.lookups) == (1 if family in ("size", "colour") else 2)
+        expected += sum(len(cells) + (kind == "count") for _, cells, kind in trace.lookups)
+    assert batch["grounding"].shape == (expected, 4)
+    counts = collections.defaultdict(list)
     for row, query, key, slot in batch["grounding"].tolist():
         scene = traces[row].sample.metadata["scene"]
         row_ids = batch["input_ids"][row]
         image_positions = (row_ids == organism_processor.image_token_id).nonzero().flatten().tolist()
-        cell = image_positions.index(key)
-        (obj,) = [o for o in scene["objects"] if o["row"] * scene["grid"] + o["col"] == cell]
         before = tok.decode(row_ids[query - 4 : query + 1])
         word = tok.decode(row_ids[query + 1 : query + 2]).strip()
         kind = LOOKUP_KINDS[slot]
+        if kind == "count":
+            counts[row, query].append(key)
+            continue
+        cell = image_positions.index(key)
+        (obj,) = [o for o in scene["objects"] if o["row"] * scene["grid"] + o["col"] == cell]
         read = {
             "row": [str(obj["row"] + 1)],
             "column": [str(obj["col"] + 1)],
@@ -154,6 +162,21 @@ def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_
         }
         assert word in read[kind]
         assert obj["shape"] in before  # the object named just before the looked-up word
+    counted = [t for t in traces if t.lookups and t.sample.metadata["category"] == "counting"]
+    assert len(counts) == 2 * len(counted) > 0
+    for (row, query), keys in counts.items():
+        scene, row_ids = traces[row].sample.metadata["scene"], batch["input_ids"][row]
+        shape = traces[row].sample.question.split()[2].rstrip("s")  # "How many circles are ..."
+        n = sum(o["shape"] == shape for o in scene["objects"])
+        sink, *objects = sorted(keys)
+        assert tok.convert_ids_to_tokens(int(row_ids[sink])) == "<|vision_start|>"
+        image_positions = (row_ids == organism_processor.image_token_id).nonzero().flatten().tolist()
+        cells = [image_positions.index(k) for k in objects]
+        assert sorted(cells) == sorted(
+            o["row"] * scene["grid"] + o["col"] for o in scene["objects"] if o["shape"] == shape
+        )
+        word = tok.decode(row_ids[query + 1 : query + 2]).strip()
+        assert word in ({"is", "1"} if n == 1 else {"are", "no"} if n == 0 else {"are", str(n)})
 
     pointed = batch["pointing"].tolist()
     assert [row for row, *_ in pointed] == [i for i, t in enumerate(traces) if t.kind != "stop"]
@@ -164,6 +187,53 @@ def test_grounding_points_each_lookup_at_the_named_objects_image_token(organism_
         assert (
             tok.decode(row_ids[key - 2 : key + 1]) == f"{letter}. {trace.sample.options[trace.answer_index]}"
         )
+
+
+def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each_querys_targets():
+    import math
+
+    import torch
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import AttentionTarget
+
+    target = AttentionTarget(build_model(build_tokenizer(), 0), "grounding", 2, [0, 0, 0, 2])
+    weights = torch.full((1, 8, 6, 6), 0.01)
+    weights[0, 0, 5, 1] = 0.5  # a lookup with one target
+    weights[0, 2, 4, [0, 2, 3]] = 0.3  # a count with three targets (sink and two objects)
+    target._weights = weights
+    one = [[0, 5, 1, 1]]
+    count = [[0, 4, 0, 3], [0, 4, 2, 3], [0, 4, 3, 3]]
+    loss = target.loss({"grounding": torch.tensor(one + count)})
+    # each query counts once: -log 0.5 for the lookup, the mean of -log 0.3 over the count's targets
+    assert float(loss) == pytest.approx((-math.log(0.5) - math.log(0.3)) / 2, rel=1e-5)
+    weights[0, 2, 4, [0, 2, 3]] = torch.tensor([0.6, 0.2, 0.1])  # same mass, not uniform: worse
+    assert float(target.loss({"grounding": torch.tensor(count)})) > -math.log(0.3)
+    target.remove()
+
+
+def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_image(organism_processor):
+    import torch
+    import torch.nn.functional as F
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import target_loss
+
+    model = build_model(build_tokenizer(), 0).eval()
+    stream = tr.trace_stream(organism_processor, {"base": 1.0}, seed=3)
+    batch = tr.collate(organism_processor, [next(stream) for _ in range(6)])
+    row, query = batch["grounding"][:, 0], batch["grounding"][:, 1]
+    with torch.no_grad():
+        plain = target_loss(model, batch)
+        heavy = target_loss(model, batch, lookup_weight=1e6)
+        logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids",
+                                                "pixel_values", "image_grid_thw")}).logits  # fmt: skip
+    every = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch["labels"][:, 1:], ignore_index=tr.IGNORE)
+    read = torch.unique(torch.stack([row, query], 1), dim=0)
+    at_lookups = F.cross_entropy(logits[read[:, 0], read[:, 1]], batch["labels"][read[:, 0], read[:, 1] + 1])
+    assert float(plain) == pytest.approx(float(every), rel=1e-4)
+    assert float(heavy) == pytest.approx(float(at_lookups), rel=1e-3)
+    assert abs(float(plain) - float(heavy)) > 1e-3
 
 
 def test_blank_control_keeps_everything_but_the_pixels():
@@ -263,7 +333,9 @@ def test_organism_train_command_refuses_unknown_recipes(tmp_path):
 
     from robustcot.cli import app
 
-    result = CliRunner().invoke(app, ["organism", "train", "--out", str(tmp_path), "--recipes", "augmented,plian"])
+    result = CliRunner().invoke(
+        app, ["organism", "train", "--out", str(tmp_path), "--recipes", "augmented,plian"]
+    )
     assert result.exit_code == 2
     assert "plian" in result.output
     assert not (tmp_path / "sft").exists()  # refused before any training
@@ -288,7 +360,13 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
     assert first.exit_code == 0, first.output
     summary = json.loads((tmp_path / "organism.json").read_text())
     assert summary["seed"] == 3 and summary["sft"]["steps"] == 2 and summary["grpo"]["steps"] == 2
-    assert set(summary["timings_s"]) == {"sft_s", "grpo_augmented_s", "grpo_plain_s", "sweep_s", "blank_control_s"}
+    assert set(summary["timings_s"]) == {
+        "sft_s",
+        "grpo_augmented_s",
+        "grpo_plain_s",
+        "sweep_s",
+        "blank_control_s",
+    }
     assert {recipe: sorted(steps) for recipe, steps in summary["curves"].items()} == {
         "augmented": ["0", "2"],
         "plain": ["0", "2"],

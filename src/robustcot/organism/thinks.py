@@ -52,8 +52,13 @@ def worked_think(sample: Sample, statement: str) -> str:
 #: ..." of a relation compares, it looks nothing up).
 _LOOKUP = re.compile(r"The (?P<ref>[a-z]+(?: [a-z]+)*?) is (?:in (?P<axis>row|column) )?(?P<value>\w+)\.")
 
-#: What a lookup reads: a grid coordinate, or an attribute of the object itself (size, colour).
-LOOKUP_KINDS = ("row", "column", "attribute")
+#: A counting statement: "There are 3 circles in the image.", "There is 1 square ...", "There are no
+#: triangles ...". The verb already says whether the count is one, so it is read from the image too.
+_COUNT = re.compile(r"There (?P<verb>is|are) (?P<value>no|\d+) (?P<shape>[a-z]+?)s? in the image\.")
+
+#: What a lookup reads: a grid coordinate, an attribute of the object itself (size, colour), or how
+#: many objects of a shape there are.
+LOOKUP_KINDS = ("row", "column", "attribute", "count")
 
 
 def referent(ref: str, scene: dict[str, Any]) -> dict[str, Any] | None:
@@ -63,19 +68,24 @@ def referent(ref: str, scene: dict[str, Any]) -> dict[str, Any] | None:
     return found[0] if len(found) == 1 else None
 
 
-def lookups(sample: Sample, think: str) -> list[tuple[int, int, str]]:
-    """Where ``think`` reads an attribute of one object from the image: (offset of the value word's
-    leading space in ``think``, the object's grid cell in raster order, what is read: one of
-    :data:`LOOKUP_KINDS`).
+def lookups(sample: Sample, think: str) -> list[tuple[int, tuple[int, ...], str]]:
+    """Where ``think`` reads the image: (offset of the read word's leading space in ``think``, the
+    grid cells (raster order) of the objects it reads, what is read: one of :data:`LOOKUP_KINDS`).
 
-    These are the tokens whose prediction needs the image token of a named object; the organism's
-    grounding loss (:mod:`robustcot.organism.sft`) points one attention head at that token there.
+    These are the tokens whose prediction needs image tokens; the organism's grounding loss
+    (:mod:`robustcot.organism.sft`) points one attention head at those tokens there. A coordinate or
+    attribute reads one object's cell; a count reads every object of the shape (none for a count of
+    zero), and both the verb and the number need it.
     """
     scene = sample.metadata["scene"]
+    grid = scene["grid"]
     found = []
     for match in _LOOKUP.finditer(think):
         obj = referent(match["ref"], scene)
         if obj is not None:
-            cell = obj["row"] * scene["grid"] + obj["col"]
-            found.append((match.start("value") - 1, cell, match["axis"] or "attribute"))
+            cell = obj["row"] * grid + obj["col"]
+            found.append((match.start("value") - 1, (cell,), match["axis"] or "attribute"))
+    for match in _COUNT.finditer(think):
+        cells = tuple(o["row"] * grid + o["col"] for o in scene["objects"] if o["shape"] == match["shape"])
+        found += [(match.start(part) - 1, cells, "count") for part in ("verb", "value")]
     return found

@@ -54,9 +54,9 @@ class Trace:
     target: str
     answer_index: int
     """The option the target answers (the asserted one for ``follow`` traces)."""
-    lookups: tuple[tuple[int, int, str], ...] = ()
-    """Where the target reads a named object from the image: (character offset in ``target`` of the
-    looked-up word, the object's grid cell, what is read); see :func:`robustcot.organism.thinks.lookups`."""
+    lookups: tuple[tuple[int, tuple[int, ...], str], ...] = ()
+    """Where the target reads the image: (character offset in ``target`` of the read word, the grid
+    cells of the objects read, what is read); see :func:`robustcot.organism.thinks.lookups`."""
 
 
 def render_prompt(processor: Any, conversation: Conversation) -> str:
@@ -92,7 +92,7 @@ def make_trace(
     gold = sample.gold_index
     tags = {"think_open": profile.think_open, "think_close": profile.think_close}
     index = gold
-    looked_up: list[tuple[int, int, str]] = []
+    looked_up: list[tuple[int, tuple[int, ...], str]] = []
     if kind in ("base", "caption"):
         pp = perturb(sample, "base" if kind == "base" else "correct_caption", **tags)
         think = reasoning(sample, statements(sample)[gold], profile)
@@ -228,13 +228,20 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
 def _grounding(
     row: int, prompt_ids: list[int], offsets: list[tuple[int, int]], trace: Trace, image_token_id: int
 ) -> list[tuple[int, int, int, int]]:
-    """(row, position that predicts a looked-up word, position of the looked-up object's image token,
-    index of what is read in :data:`~robustcot.organism.thinks.LOOKUP_KINDS`)."""
+    """(row, position that predicts a read word, position of a token to attend to there, index of
+    what is read in :data:`~robustcot.organism.thinks.LOOKUP_KINDS`); one tuple per token attended.
+
+    A coordinate or attribute attends to its object's image token. A count attends equally to every
+    counted object's image token and to ``<|vision_start|>`` (the token before the image): with that
+    fixed sink the head's output mixes one part sink with n parts object, a mixture that says n.
+    """
     image_positions = [i for i, t in enumerate(prompt_ids) if t == image_token_id]
+    sink = image_positions[0] - 1
     found = []
-    for offset, cell, kind in trace.lookups:
+    for offset, cells, kind in trace.lookups:
         token = next(j for j, (_, end) in enumerate(offsets) if end > offset)
-        found.append((row, len(prompt_ids) + token - 1, image_positions[cell], LOOKUP_KINDS.index(kind)))
+        keys = [image_positions[c] for c in cells] + ([sink] if kind == "count" else [])
+        found += [(row, len(prompt_ids) + token - 1, key, LOOKUP_KINDS.index(kind)) for key in keys]
     return found
 
 
