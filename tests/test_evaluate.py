@@ -162,3 +162,38 @@ def test_variant_that_cannot_apply_is_an_error_row(tmp_path, tiny_backend):
     assert "no letter is left" in df.loc["full-alphabet|base|1", "error"]
     assert df.loc["full-alphabet|base|0", "status"] != "error"
     assert len(df.loc["full-alphabet|base|0", "letter_probs"]) == 26
+
+
+def test_rows_made_by_other_weights_are_not_reused(tmp_path, tiny_path):
+    """A local checkpoint retrained in place keeps its spec; the run notices by the weights' digest."""
+    import shutil
+
+    from robustcot.errors import ConfigError
+    from robustcot.evaluate import stale_weights
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_path, model)
+    config = EvalConfig(model=f"hf:{model}", benchmark="synthetic", limit=2, variants=["base"],
+                        out=tmp_path / "run", hf=SMALL_TEST_HF)  # fmt: skip
+    first = run_eval(config, show_progress=False).records
+    assert stale_weights(config.out, config.model) is None
+    assert run_eval(config, show_progress=False).records["response"].tolist() == first["response"].tolist()
+
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x01")  # one value changed
+    reason = stale_weights(config.out, config.model)
+    assert reason is not None and "other weights" in reason
+    with pytest.raises(ConfigError, match="other weights"):
+        run_eval(config, show_progress=False)
+
+
+def test_demo_starts_afresh_when_the_organism_changed(tmp_path):
+    from robustcot.store import RunStore
+
+    out = tmp_path / "demo"
+    RunStore(out).write_meta({"fingerprint": {"weights_digest": "0" * 16}})  # an older organism's run
+    (out / "stale.txt").write_text("rows of an older organism")
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "starting it afresh" in " ".join(result.output.split())
+    assert not (out / "stale.txt").exists() and (out / "records.parquet").exists()

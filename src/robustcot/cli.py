@@ -137,7 +137,17 @@ def demo(
     out: Annotated[Path, typer.Option(help="run directory")] = DEMO_OUT,
     limit: Annotated[int, typer.Option(help="number of synthetic samples")] = 50,
 ) -> None:
-    """The packaged model organism on the synthetic benchmark with every variant; no download."""
+    """The packaged model organism on the synthetic benchmark with every variant; no download.
+
+    The demo's directory is its own: rows made by an earlier organism checkpoint are discarded.
+    """
+    import shutil
+
+    from robustcot.evaluate import stale_weights
+
+    if (reason := stale_weights(out, "organism")) is not None:
+        console.print(f"{out}: {reason}; starting it afresh")
+        shutil.rmtree(out)
     overrides = {"model": "organism", "benchmark": "synthetic", "limit": limit, "variants": "all", "out": out}
     _run({**overrides, "hf.max_new_tokens": 48}, None, False)
 

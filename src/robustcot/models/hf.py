@@ -324,18 +324,12 @@ class HFBackend:
 
     @cached_property
     def _weights_digest(self) -> str | None:
-        """Hash of the weight files, taken once: the backend holds the weights it loaded, whatever happens on disk.
+        """Taken once: the backend holds the weights it loaded, whatever happens on disk later.
 
         A run asks for the fingerprint before and after generating; hashing small shards each time
         was a fixed cost of every run.
         """
-        files = sorted(Path(self.model_path).glob("*.safetensors")) if Path(self.model_path).is_dir() else []
-        digest = hashlib.sha256()
-        for f in files:
-            digest.update(f"{f.name}:{f.stat().st_size}".encode())
-            if f.stat().st_size < 64 * 1024 * 1024:
-                digest.update(f.read_bytes())
-        return digest.hexdigest()[:16] if files else None
+        return weights_digest(Path(self.model_path))
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -348,3 +342,15 @@ class HFBackend:
             "device": self.device,
             "letter_variants": {c: len(v) for c, v in self.letters.variants.items()},
         }
+
+
+def weights_digest(path: Path) -> str | None:
+    """Hash of a model directory's safetensors files (names and sizes; contents of those under 64 MiB),
+    None when it has none (a hub id, or weights in another format)."""
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.name}:{f.stat().st_size}".encode())
+        if f.stat().st_size < 64 * 1024 * 1024:
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16] if files else None

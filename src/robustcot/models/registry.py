@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from robustcot.errors import ConfigError
@@ -10,13 +11,26 @@ from robustcot.models.base import Backend
 
 BackendFactory = Callable[[str, Any], Backend]
 _FACTORIES: dict[str, BackendFactory] = {}
+#: target → the local directory whose weights a scheme's backend would load (None: not local).
+WeightsLocator = Callable[[str], Path | None]
+_LOCATORS: dict[str, WeightsLocator] = {}
 #: Spec strings that stand for a whole spec (no ``scheme:`` prefix).
 _ALIASES: dict[str, str] = {}
 
 
-def register_backend(scheme: str, factory: BackendFactory) -> None:
-    """``factory(target, config)`` builds a backend for ``scheme:target`` specs."""
+def register_backend(scheme: str, factory: BackendFactory, locate: WeightsLocator | None = None) -> None:
+    """``factory(target, config)`` builds a backend for ``scheme:target`` specs; ``locate(target)``,
+    if given, says where its weights are on disk without loading them."""
     _FACTORIES[scheme] = factory
+    if locate is not None:
+        _LOCATORS[scheme] = locate
+
+
+def local_weights(spec: str) -> Path | None:
+    """The local model directory ``spec`` loads, or None for remote and hub models."""
+    scheme, target = parse_spec(spec)
+    locate = _LOCATORS.get(scheme)
+    return locate(target) if locate else None
 
 
 def register_alias(name: str, scheme: str) -> None:
@@ -54,8 +68,18 @@ def _tiny(target: str, config: Any) -> Backend:
     return HFBackend(ensure_tiny(), config.hf, name="tiny")
 
 
-register_backend("hf", _hf)
-register_backend("tiny", _tiny)
+def _local_dir(target: str) -> Path | None:
+    return Path(target) if Path(target).is_dir() else None
+
+
+def _tiny_dir(target: str) -> Path:
+    from robustcot.models.tiny import ensure_tiny
+
+    return ensure_tiny()
+
+
+register_backend("hf", _hf, _local_dir)
+register_backend("tiny", _tiny, _tiny_dir)
 register_alias("tiny", "tiny")
 
 # Backends that register themselves on import (last: they import register_backend from here).

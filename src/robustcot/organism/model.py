@@ -72,5 +72,5 @@ def _organism(target: str, config: Any) -> Backend:
     return HFBackend(ensure_organism(), config.hf, name="organism")
 
 
-register_backend("organism", _organism)
+register_backend("organism", _organism, lambda target: ensure_organism())
 register_alias("organism", "organism")
