@@ -210,6 +210,11 @@ def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each
     weights[0, 2, 4, [0, 2, 3]] = torch.tensor([0.6, 0.2, 0.1])  # same mass, not uniform: worse
     assert float(target.loss({"grounding": torch.tensor(count)})) > -math.log(0.3)
     target.remove()
+    ungrounded = AttentionTarget(target.model, "grounding", 2, [0, 0, 0, None])  # counts left out
+    ungrounded._weights = weights
+    assert ungrounded.loss({"grounding": torch.tensor(count)}) is None
+    assert float(ungrounded.loss({"grounding": torch.tensor(one + count)})) == pytest.approx(-math.log(0.5))
+    ungrounded.remove()
 
 
 def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_image(organism_processor):

@@ -73,8 +73,9 @@ class SFTConfig(BaseModel):
         default_factory=lambda: {"row": 0, "column": 0, "attribute": 0, "count": 2}
     )
     """Attention head (within ``ground_layer``) that the grounding loss points, per kind of lookup
-    (``row``, ``column``, ``attribute``, ``count``). A count spreads its attention over many tokens,
-    so it gets a head of its own key/value group (heads 0 and 1 share one)."""
+    (``row``, ``column``, ``attribute``, ``count``); a kind left out is not grounded. A count spreads
+    its attention over many tokens, so it gets a head of its own key/value group (heads 0 and 1
+    share one)."""
     lookup_loss_weight: float = Field(5.0, gt=0)
     """Weight, in the next-token loss, of the tokens read from the image (the grounded ones: a
     coordinate, an attribute, a count). They are ~1% of the target tokens; the rest is template and
@@ -102,10 +103,10 @@ class SFTConfig(BaseModel):
 
     @field_validator("ground_heads")
     @classmethod
-    def _every_lookup_kind_has_a_head(cls, heads: dict[str, int]) -> dict[str, int]:
-        if set(heads) != set(LOOKUP_KINDS) or min(heads.values()) < 0:
+    def _heads_of_known_lookup_kinds(cls, heads: dict[str, int]) -> dict[str, int]:
+        if set(heads) - set(LOOKUP_KINDS) or min(heads.values(), default=0) < 0:
             raise ValueError(
-                f"ground_heads must give a head index >= 0 to each of {LOOKUP_KINDS}; got {heads}"
+                f"ground_heads must map some of {LOOKUP_KINDS} to head indices >= 0; got {heads}"
             )
         return heads
 
@@ -223,18 +224,19 @@ class AttentionTarget:
     sdpa is restored before the checkpoint is saved.
     """
 
-    def __init__(self, model: Any, key: str, layer: int, heads: list[int]) -> None:
+    def __init__(self, model: Any, key: str, layer: int, heads: list[int | None]) -> None:
         import torch
 
         n_layers = model.config.text_config.num_hidden_layers
         n_heads = model.config.text_config.num_attention_heads
-        if layer >= n_layers or max(heads) >= n_heads:
+        if layer >= n_layers or max((h for h in heads if h is not None), default=0) >= n_heads:
             raise ValueError(
                 f"{key} heads {heads} of layer {layer} do not all exist ({n_layers} layers, {n_heads} heads)"
             )
         self.model = model
         self.key = key
-        self.heads = torch.tensor(heads)
+        self.heads = torch.tensor([-1 if h is None else h for h in heads])
+        """Head per slot; -1: that slot's rows are not pointed."""
         self._weights = None
         model.set_attn_implementation({"text_config": "eager"})
         attention = model.model.language_model.layers[layer].self_attn
@@ -250,6 +252,8 @@ class AttentionTarget:
         import torch
 
         targets = batch.get(self.key)
+        if targets is not None:
+            targets = targets[self.heads[targets[:, 3]] >= 0]
         if targets is None or len(targets) == 0:
             return None
         row, query, key, slot = targets.unbind(1)
@@ -310,7 +314,7 @@ def train_sft(
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
     targets = []
     if config.ground_weight > 0:
-        heads = [config.ground_heads[k] for k in LOOKUP_KINDS]
+        heads = [config.ground_heads.get(k) for k in LOOKUP_KINDS]
         targets.append(AttentionTarget(model, "grounding", config.ground_layer, heads))
     if config.point_weight > 0:
         targets.append(AttentionTarget(model, "pointing", config.point_layer, [config.point_head]))
