@@ -7,7 +7,7 @@ draws ``OUT/organism_curves.png``: base accuracy, base letter entropy and the ac
 over seeds. docs/organism.md reports a run of this script.
 
 Usage: python bench/bench_organism.py [--seeds 0 1 2] [--out runs/organism] [--grpo-steps 150]
-       [--grpo-lr 3e-4] [--limit 200]
+       [--grpo-lr 1e-4] [--limit 200]
 
 An SFT checkpoint already at ``OUT/seed<S>/sft`` is used as it is (e.g. a copy of the packaged one
 for seed 0), so the GRPO findings can be re-measured without the 26-minute SFT.
