@@ -85,6 +85,22 @@ def test_bad_arguments_are_rejected(kwargs: dict) -> None:
         synthetic_samples(**kwargs)
 
 
+def test_families_option_keeps_the_full_benchmarks_samples_of_those_families() -> None:
+    import robustcot.organism.controls  # noqa: F401  (registers synthetic_blank)
+
+    full = {s.id: s for s in synthetic_samples(40, seed=5)}
+    sizes = load_benchmark("synthetic", limit=6, seed=5, families="size")
+    assert [s.metadata["category"] for s in sizes] == ["size"] * 6
+    for s in sizes:  # same id, same image, same question as in the full benchmark
+        assert s.images[0].data == full[s.id].images[0].data and s.question == full[s.id].question
+    two = load_benchmark("synthetic", limit=8, seed=5, families=["colour", "counting"])
+    assert Counter(s.metadata["category"] for s in two) == {"colour": 4, "counting": 4}
+    blank = load_benchmark("synthetic_blank", limit=3, seed=5, families="size")
+    assert [s.id for s in blank] == [s.id for s in sizes[:3]]
+    with pytest.raises(ConfigError, match=r"'sizes'.*known: left_right"):
+        synthetic_samples(3, families=["size", "sizes"])
+
+
 def test_too_small_image_is_rejected() -> None:
     with pytest.raises(ValueError, match="image_size"):
         synthetic_samples(1, image_size=16)

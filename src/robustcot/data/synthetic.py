@@ -12,6 +12,7 @@ regenerated from its id alone.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -164,17 +165,40 @@ def synthetic_sample(i: int, *, seed: int = 0, image_size: int = 112) -> Sample:
     )
 
 
-def synthetic_samples(n: int, *, seed: int = 0, image_size: int = 112) -> list[Sample]:
-    """The first ``n`` synthetic samples for ``seed``, as PNG-encoded ``image_size``² RGB images."""
+def synthetic_samples(
+    n: int, *, seed: int = 0, image_size: int = 112, families: str | list[str] | None = None
+) -> list[Sample]:
+    """The first ``n`` synthetic samples for ``seed``, as PNG-encoded ``image_size``² RGB images.
+
+    ``families`` keeps only those question families (all by default). The samples kept are the
+    ones the full benchmark has under the same ids, so per-family results line up with it.
+    """
     if n < 0:
         raise ConfigError(f"number of synthetic samples must be non-negative, got {n}")
     if seed < 0:
         raise ConfigError(f"synthetic seed must be non-negative, got {seed}")
-    return [synthetic_sample(i, seed=seed, image_size=image_size) for i in range(n)]
+    kept = _family_indices(families)
+    indices = (i for i in itertools.count() if i % len(FAMILIES) in kept)
+    return [synthetic_sample(i, seed=seed, image_size=image_size) for i in itertools.islice(indices, n)]
 
 
-def _load(*, limit: int | None, seed: int, image_size: int = 112) -> list[Sample]:
-    return synthetic_samples(DEFAULT_SIZE if limit is None else limit, seed=seed, image_size=image_size)
+def _family_indices(families: str | list[str] | None) -> set[int]:
+    names = list(FAMILIES)
+    if families is None:
+        return set(range(len(names)))
+    wanted = [families] if isinstance(families, str) else list(families)
+    unknown = [f for f in wanted if f not in FAMILIES]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown synthetic question families {unknown}; known: {', '.join(names)}")
+    return {names.index(f) for f in wanted}
+
+
+def _load(
+    *, limit: int | None, seed: int, image_size: int = 112, families: str | list[str] | None = None
+) -> list[Sample]:
+    return synthetic_samples(
+        DEFAULT_SIZE if limit is None else limit, seed=seed, image_size=image_size, families=families
+    )
 
 
 register_benchmark(
@@ -182,7 +206,8 @@ register_benchmark(
         name=BENCHMARK,
         description=(
             "Procedurally drawn shapes with a ground-truth scene graph: left/right, above/below, "
-            "counting, colour and size questions (2–4 options). Option: image_size (default 112)."
+            "counting, colour and size questions (2–4 options). Options: image_size (default 112), "
+            "families (e.g. size or [size, colour]; all by default)."
         ),
         loader=_load,
         source="built-in (generated locally, no download)",

@@ -35,8 +35,11 @@ def blank_images(samples: list[Sample]) -> list[Sample]:
     return out
 
 
-def _load(*, limit: int | None, seed: int, image_size: int = 112) -> list[Sample]:
-    return blank_images(synthetic_samples(200 if limit is None else limit, seed=seed, image_size=image_size))
+def _load(
+    *, limit: int | None, seed: int, image_size: int = 112, families: str | list[str] | None = None
+) -> list[Sample]:
+    n = 200 if limit is None else limit
+    return blank_images(synthetic_samples(n, seed=seed, image_size=image_size, families=families))
 
 
 register_benchmark(
