@@ -197,7 +197,8 @@ def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each
     from robustcot.organism.recipe import build_model, build_tokenizer
     from robustcot.organism.sft import AttentionTarget
 
-    target = AttentionTarget(build_model(build_tokenizer(), 0), "grounding", 2, [0, 0, 0, 2])
+    model = build_model(build_tokenizer(), 0)
+    target = AttentionTarget(model, "grounding", 2, [0, 0, 0, 2])
     weights = torch.full((1, 8, 6, 6), 0.01)
     weights[0, 0, 5, 1] = 0.5  # a lookup with one target
     weights[0, 2, 4, [0, 2, 3]] = 0.3  # a count with three targets (sink and two objects)
@@ -210,11 +211,42 @@ def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each
     weights[0, 2, 4, [0, 2, 3]] = torch.tensor([0.6, 0.2, 0.1])  # same mass, not uniform: worse
     assert float(target.loss({"grounding": torch.tensor(count)})) > -math.log(0.3)
     target.remove()
-    ungrounded = AttentionTarget(target.model, "grounding", 2, [0, 0, 0, None])  # counts left out
+    ungrounded = AttentionTarget(model, "grounding", 2, [0, 0, 0, None])  # counts left out
     ungrounded._weights = weights
     assert ungrounded.loss({"grounding": torch.tensor(count)}) is None
     assert float(ungrounded.loss({"grounding": torch.tensor(one + count)})) == pytest.approx(-math.log(0.5))
     ungrounded.remove()
+
+
+def test_eager_attention_only_where_weights_are_read_changes_no_loss(organism_processor):
+    """Layers whose weights no target reads run sdpa on the eager mask: same losses and weights as
+    eager everywhere, on a left-padded batch; afterwards every layer is sdpa again."""
+    import torch
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, eager_attention_in, target_loss
+    from robustcot.organism.traces import collate, trace_stream
+
+    stream = trace_stream(organism_processor, DEFAULT_MIX, seed=0)
+    batch = collate(organism_processor, [next(stream) for _ in range(6)], images=True)
+    assert (batch["attention_mask"] == 0).any()  # padding: the mask matters
+    results = []
+    for layers in ({0, 1, 2, 3}, {2}):
+        model = build_model(build_tokenizer(), 0)
+        target = AttentionTarget(model, "grounding", 2, [0, 0, 0, 2])
+        restore = eager_attention_in(model, layers)
+        decoder = model.model.language_model.layers
+        assert [d.self_attn.config._attn_implementation for d in decoder][1:3] == [
+            "eager" if 1 in layers else "sdpa",
+            "eager",
+        ]
+        with torch.no_grad():
+            results.append((float(target_loss(model, batch)), float(target.loss(batch))))
+        restore()
+        assert {d.self_attn.config._attn_implementation for d in decoder} == {"sdpa"}
+        assert all(d.self_attn.config is model.config.text_config for d in decoder)
+    assert results[1] == pytest.approx(results[0], rel=1e-5)
+    assert torch.isfinite(torch.tensor(results)).all()
 
 
 def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_image(organism_processor):
@@ -346,6 +378,15 @@ def test_organism_train_command_refuses_unknown_recipes(tmp_path):
     assert not (tmp_path / "sft").exists()  # refused before any training
 
 
+def test_organism_refuses_to_validate_on_the_test_scenes(tmp_path):
+    from robustcot.errors import ConfigError
+    from robustcot.organism.pipeline import train_organism
+
+    with pytest.raises(ConfigError, match="validation and test scenes must differ"):
+        train_organism(0, tmp_path, eval_seed=4, validation_seed=4)
+    assert not any(tmp_path.iterdir())  # refused before any training
+
+
 @pytest.mark.slow
 def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
     """``robustcot organism train``: SFT, GRPO per recipe, the sweep and the blank control all run
@@ -370,12 +411,18 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
         "grpo_augmented_s",
         "grpo_plain_s",
         "sweep_s",
+        "validation_s",
         "blank_control_s",
     }
     assert {recipe: sorted(steps) for recipe, steps in summary["curves"].items()} == {
         "augmented": ["0", "2"],
         "plain": ["0", "2"],
     }
+    # settings are chosen on validation scenes (base variant only), results reported on test scenes
+    assert summary["eval"] == {"limit": 4, "seed": 0, "validation_seed": 1}
+    assert set(summary["validation"]["plain"]["2"]) == {"acc_base", "entropy_base"}
+    validated = pd.read_parquet(tmp_path / "validation" / "curves.parquet")
+    assert set(validated["variant"]) == {"base"}
     curves = pd.read_parquet(tmp_path / "curves.parquet")
     assert set(curves["variant"]) == set(CURVE_VARIANTS)
     assert 0.0 <= summary["blank_image_base_accuracy_sft"] <= 1.0
@@ -384,7 +431,7 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     resumed = json.loads((tmp_path / "organism.json").read_text())
-    assert set(resumed["timings_s"]) == {"sweep_s", "blank_control_s"}  # nothing retrained
+    assert set(resumed["timings_s"]) == {"sweep_s", "validation_s", "blank_control_s"}  # nothing retrained
     assert (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns == weights
     assert resumed["curves"] == summary["curves"]
 
