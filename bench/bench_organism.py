@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from robustcot.analysis.stats import mcnemar_exact
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.pipeline import RECIPES, train_organism
 
@@ -41,6 +42,55 @@ def long_table(summaries: dict[int, dict]) -> pd.DataFrame:
         for step, entry in steps.items()
     ]
     return pd.DataFrame(rows).sort_values(["recipe", "step", "seed"], ignore_index=True)
+
+
+def final_step_correct(seed_dir: Path, recipe: str) -> pd.DataFrame:
+    """Scene × variant correctness (unparsed = wrong) of ``recipe``'s last GRPO checkpoint, from the
+    sweep's run directories (``sweep/evals/<recipe>/step-<N>``)."""
+    steps = {
+        int(p.name.removeprefix("step-")): p for p in (seed_dir / "sweep" / "evals" / recipe).glob("step-*")
+    }
+    records = pd.read_parquet(steps[max(steps)] / "records.parquet")
+    records["correct"] = records["correct"].fillna(False).astype(bool)
+    return records.pivot(index="sample_id", columns="variant", values="correct")
+
+
+def augmentation_effect(seed_dirs: dict[int, Path]) -> pd.DataFrame:
+    """Augmented against plain at the last checkpoint, paired by scene, per seed and pooled.
+
+    ``wc_aug_only`` / ``wc_plain_only``: scenes that only one recipe answers right under
+    ``wrong_caption`` (exact McNemar test, ``p_wrong_caption``). ``drop_smaller`` / ``drop_larger``:
+    scenes whose base − wrong_caption drop is smaller / larger under augmentation (exact sign test,
+    ``p_drop``). Pooling the discordant scenes over seeds conditions on each seed's models: it says
+    whether augmentation changed these models, not how much it varies from seed to seed (for that,
+    the per-seed rows).
+    """
+    rows = []
+    for seed, seed_dir in seed_dirs.items():
+        aug, plain = (final_step_correct(seed_dir, r) for r in ("augmented", "plain"))
+        change = (aug["base"].astype(int) - aug["wrong_caption"]) - (
+            plain["base"].astype(int) - plain["wrong_caption"]
+        )
+        rows.append({
+            "seed": str(seed),
+            "drop_augmented": aug["base"].mean() - aug["wrong_caption"].mean(),
+            "drop_plain": plain["base"].mean() - plain["wrong_caption"].mean(),
+            "wc_aug_only": int((aug["wrong_caption"] & ~plain["wrong_caption"]).sum()),
+            "wc_plain_only": int((~aug["wrong_caption"] & plain["wrong_caption"]).sum()),
+            "drop_smaller": int((change < 0).sum()),
+            "drop_larger": int((change > 0).sum()),
+        })  # fmt: skip
+    table = pd.DataFrame(rows)
+    pooled = table.drop(columns="seed").sum()
+    pooled[["drop_augmented", "drop_plain"]] /= len(table)
+    table = pd.concat([table, pooled.to_frame().T.assign(seed="pooled")], ignore_index=True)
+    table["p_wrong_caption"] = [
+        mcnemar_exact(int(a), int(b)) for a, b in zip(table.wc_aug_only, table.wc_plain_only, strict=True)
+    ]
+    table["p_drop"] = [
+        mcnemar_exact(int(a), int(b)) for a, b in zip(table.drop_smaller, table.drop_larger, strict=True)
+    ]
+    return table
 
 
 def plot(table: pd.DataFrame, path: Path) -> Path:
@@ -97,7 +147,11 @@ def main() -> None:
             indent=2,
         )
     )
+    effect = augmentation_effect({seed: args.out / f"seed{seed}" for seed in args.seeds})
+    effect.to_csv(args.out / "augmentation_effect.csv", index=False)
     print(aggregate.round(3).to_string())
+    print("augmented vs plain at the last checkpoint, paired by scene:")
+    print(effect.round(4).to_string(index=False))
     print(f"blank-image base accuracy after SFT: {blank}")
     print(f"figure: {figure}")
 

@@ -7,17 +7,24 @@
     out/sweep/                       robustcot.train.sweep output: an evaluation per checkpoint
                                      (runs named by recipe; step 0 is the SFT model), curves.png
     out/curves.parquet               the curves, column ``recipe`` naming the GRPO run
+    out/validation/                  the same sweep on validation scenes, base variant only
     out/controls/blank/              the SFT model on blank images (image-reliance control)
-    out/organism.json                timings, settings and the headline numbers
+    out/organism.json                timings, settings and the headline numbers (``curves``: test
+                                     scenes; ``validation``: validation scenes)
 
-Every evaluation is robustcot's own :func:`~robustcot.evaluate.run_eval` on held-out scenes
-(synthetic seed ``eval_seed``, 0 by default; training never uses small seeds).
+Every evaluation is robustcot's own :func:`~robustcot.evaluate.run_eval` on held-out scenes. Two
+sets, both disjoint from training (which never uses small synthetic seeds): validation scenes
+(``validation_seed``, 1 by default) are the ones to choose settings on, such as a learning rate;
+test scenes (``eval_seed``, 0) are the ones results are reported on.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,8 @@ from robustcot.organism.sft import SFTConfig
 #: Variants the curves track: clean accuracy, the two injected-text attacks and a control.
 CURVE_VARIANTS = ("base", "wrong_think", "wrong_caption", "correct_think")
 RECIPES = ("augmented", "plain")
+#: Synthetic seed of the validation scenes (settings are chosen on these, never on test scenes).
+VALIDATION_SEED = 1
 
 
 @dataclass
@@ -92,6 +101,30 @@ def headline(curves: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def train_recipe(sft_dir: Path, run_dir: Path, config: GRPOConfig) -> float:
+    from robustcot.organism.grpo import train_grpo
+
+    start = time.perf_counter()
+    train_grpo(sft_dir, run_dir, config)
+    return time.perf_counter() - start
+
+
+def train_recipes(sft_dir: Path, root: Path, recipes: list[str], grpo: GRPOConfig) -> dict[str, float]:
+    """GRPO per recipe, the recipes side by side in worker processes when the cores allow.
+
+    The runs are independent and a GRPO step of this model is a chain of small operations that
+    one thread runs about as fast as two, so two runs on two cores take the time of one
+    (docs/performance.md). Seconds per recipe, as each worker measured them.
+    """
+    configs = {r: grpo.model_copy(update={"augment": r == "augmented"}) for r in recipes}
+    workers = min(len(recipes), max(1, (os.cpu_count() or 1) // grpo.threads))
+    if workers <= 1:
+        return {f"grpo_{r}_s": train_recipe(sft_dir, root / r, c) for r, c in configs.items()}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {r: pool.submit(train_recipe, sft_dir, root / r, c) for r, c in configs.items()}
+        return {f"grpo_{r}_s": future.result() for r, future in futures.items()}
+
+
 def train_organism(
     seed: int,
     out: Path,
@@ -101,20 +134,23 @@ def train_organism(
     recipes: tuple[str, ...] = RECIPES,
     eval_limit: int = 200,
     eval_seed: int = 0,
+    validation_seed: int | None = VALIDATION_SEED,
 ) -> OrganismResult:
     """SFT then GRPO per recipe for ``seed``; every checkpoint evaluated on held-out scenes.
 
     ``recipes`` picks GRPO runs: ``augmented`` (the study's injections at 10% each) and ``plain``
     (no injection). Finished stages found in ``out`` are reused, so an interrupted run resumes.
+    ``validation_seed`` None skips the validation sweep.
     """
     from robustcot.config import EvalConfig
-    from robustcot.organism.grpo import train_grpo
     from robustcot.organism.sft import train_sft
     from robustcot.train.sweep import sweep
 
     unknown = sorted(set(recipes) - set(RECIPES))
     if unknown or not recipes:
         raise ConfigError(f"GRPO recipes must be some of {', '.join(RECIPES)}; got {list(recipes)}")
+    if validation_seed == eval_seed:
+        raise ConfigError(f"validation and test scenes must differ; both use synthetic seed {eval_seed}")
     out = Path(out)
     sft = (sft or SFTConfig()).model_copy(update={"seed": seed})
     grpo = (grpo or GRPOConfig()).model_copy(update={"seed": seed})
@@ -127,15 +163,12 @@ def train_organism(
         train_sft(sft, sft_dir)
         timings["sft_s"] = time.perf_counter() - start
 
-    for recipe in recipes:
-        run_dir = out / "grpo" / recipe
-        if not any(run_dir.glob("checkpoint-*")):
-            start = time.perf_counter()
-            train_grpo(sft_dir, run_dir, grpo.model_copy(update={"augment": recipe == "augmented"}))
-            timings[f"grpo_{recipe}_s"] = time.perf_counter() - start
+    pending = [r for r in recipes if not any((out / "grpo" / r).glob("checkpoint-*"))]
+    timings.update(train_recipes(sft_dir, out / "grpo", pending, grpo))
+    runs = {recipe: out / "grpo" / recipe for recipe in recipes}
     start = time.perf_counter()
     swept = sweep(
-        {recipe: out / "grpo" / recipe for recipe in recipes},
+        runs,
         "synthetic",
         CURVE_VARIANTS,
         out=out / "sweep",
@@ -145,6 +178,18 @@ def train_organism(
     timings["sweep_s"] = time.perf_counter() - start
     curves = swept.curves.rename(columns={"run": "recipe"})
     curves.to_parquet(out / "curves.parquet", index=False)
+    validation = None
+    if validation_seed is not None:
+        start = time.perf_counter()
+        validation = sweep(
+            runs,
+            "synthetic",
+            ("base",),
+            out=out / "validation",
+            config=EvalConfig(limit=eval_limit, seed=validation_seed, hf=hf, batch_size=batch),
+            base_model=f"hf:{sft_dir}",
+        ).curves.rename(columns={"run": "recipe"})
+        timings["validation_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     blank = blank_image_accuracy(sft_dir, out / "controls" / "blank", limit=eval_limit, eval_seed=eval_seed)
@@ -153,10 +198,12 @@ def train_organism(
         "seed": seed,
         "sft": sft.model_dump(),
         "grpo": grpo.model_dump(),
-        "eval": {"limit": eval_limit, "seed": eval_seed},
+        "eval": {"limit": eval_limit, "seed": eval_seed, "validation_seed": validation_seed},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},  # stages run by this call only
         "blank_image_base_accuracy_sft": round(blank, 4),
         "curves": headline(curves),
     }
+    if validation is not None:
+        summary["validation"] = headline(validation)
     (out / "organism.json").write_text(json.dumps(summary, indent=2) + "\n")
     return OrganismResult(out, sft_dir, curves, summary)

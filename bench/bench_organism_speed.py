@@ -1,0 +1,102 @@
+"""Where the organism pipeline's time goes, and what each speed setting buys, side by side in one run.
+
+* SFT step (batch 16, images, every auxiliary loss): eager attention in every decoder layer against
+  eager only in the layers whose weights a loss reads (the default), at 1 and 2 torch threads.
+* GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
+  recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
+  against one after the other.
+
+Run it on an otherwise idle machine: every number is wall time. docs/performance.md records a run.
+Usage: python bench/bench_organism_speed.py [--sft-steps 12] [--grpo-steps 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from robustcot.organism.grpo import GRPOConfig
+from robustcot.organism.model import ensure_organism
+from robustcot.organism.pipeline import train_recipes
+from robustcot.organism.recipe import build_model, build_processor, build_tokenizer
+from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, SFTConfig, eager_attention_in, target_loss
+from robustcot.organism.traces import collate, trace_stream
+
+
+def sft_step_seconds(eager_layers: set[int] | None, threads: int, steps: int) -> float:
+    """Mean wall time of an SFT step with the default losses; ``eager_layers`` None: eager only
+    where a target reads the weights."""
+    config = SFTConfig()
+    torch.set_num_threads(threads)
+    tokenizer = build_tokenizer()
+    processor = build_processor(tokenizer)
+    model = build_model(tokenizer, 0).train()
+    heads = [config.ground_heads.get(k) for k in ("row", "column", "attribute", "count")]
+    targets = [
+        AttentionTarget(model, "grounding", config.ground_layer, heads),
+        AttentionTarget(model, "pointing", config.point_layer, [config.point_head]),
+    ]
+    eager_attention_in(model, eager_layers if eager_layers is not None else {t.layer for t in targets})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    stream = trace_stream(processor, DEFAULT_MIX, seed=0)
+    batches = [collate(processor, [next(stream) for _ in range(config.batch_size)]) for _ in range(4)]
+    times = []
+    for i in range(steps + 3):  # the first 3 warm up
+        start = time.perf_counter()
+        batch = batches[i % len(batches)]
+        loss = target_loss(model, batch, config.lookup_loss_weight)
+        for target in targets:
+            if (value := target.loss(batch)) is not None:
+                loss = loss + value
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return sum(times[3:]) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sft-steps", type=int, default=12)
+    ap.add_argument("--grpo-steps", type=int, default=6)
+    args = ap.parse_args()
+    n_layers = build_model(build_tokenizer(), 0).config.text_config.num_hidden_layers
+    print("SFT step, seconds (batch 16):")
+    sft = {}
+    for threads in (1, 2):
+        for name, layers in (("eager everywhere", set(range(n_layers))), ("eager where read", None)):
+            sft[name, threads] = sft_step_seconds(layers, threads, args.sft_steps)
+            print(f"  {name:<17} {threads} thread(s): {sft[name, threads]:.3f}", flush=True)
+    base = sft["eager everywhere", 1]
+    print(
+        f"  speed-up of the default (eager where read, 2 threads): {base / sft['eager where read', 2]:.2f}x"
+    )
+
+    checkpoint = ensure_organism()
+    grpo = GRPOConfig(steps=args.grpo_steps, save_every=args.grpo_steps, prompts=64)
+    print(f"GRPO, {args.grpo_steps} steps, seconds:")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for threads in (1, 2):
+            start = time.perf_counter()
+            train_recipes(
+                checkpoint, root / f"t{threads}", ["plain"], grpo.model_copy(update={"threads": threads})
+            )
+            print(f"  one recipe, {threads} thread(s): {time.perf_counter() - start:.1f}", flush=True)
+        start = time.perf_counter()
+        for recipe in ("augmented", "plain"):
+            train_recipes(checkpoint, root / "serial", [recipe], grpo)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        train_recipes(checkpoint, root / "parallel", ["augmented", "plain"], grpo)
+        parallel = time.perf_counter() - start
+    print(f"  two recipes one after the other: {serial:.1f}; side by side: {parallel:.1f} "
+          f"({serial / parallel:.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
