@@ -4,13 +4,15 @@ For every seed it runs :func:`robustcot.organism.pipeline.train_organism` (finis
 reused, so an interrupted bench resumes), then aggregates over seeds into ``OUT/summary.json`` and
 draws ``OUT/organism_curves.png``: base accuracy, base letter entropy and the accuracy drops under
 ``wrong_think`` and ``wrong_caption`` against the GRPO step, one line per recipe, mean ± 1 s.d.
-over seeds. docs/organism.md reports a run of this script.
+over seeds. It also writes ``OUT/validation.csv`` (the same on validation scenes, base variant:
+the numbers to choose settings on) and ``OUT/augmentation_effect.csv`` (augmented against plain,
+paired by scene). docs/organism.md reports a run of this script.
 
 Usage: python bench/bench_organism.py [--seeds 0 1 2] [--out runs/organism] [--grpo-steps 150]
        [--grpo-lr 1e-4] [--limit 200]
 
 An SFT checkpoint already at ``OUT/seed<S>/sft`` is used as it is (e.g. a copy of the packaged one
-for seed 0), so the GRPO findings can be re-measured without the 26-minute SFT.
+for seed 0), so the GRPO findings can be re-measured without the SFT.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ PANELS = (
 )
 
 
-def long_table(summaries: dict[int, dict]) -> pd.DataFrame:
-    """One row per seed × recipe × step with the headline numbers of ``organism.json``."""
+def long_table(summaries: dict[int, dict], split: str = "curves") -> pd.DataFrame:
+    """One row per seed × recipe × step with the headline numbers of ``organism.json`` on the test
+    scenes (``split="curves"``) or the validation scenes (``"validation"``)."""
     rows = [
         {"seed": seed, "recipe": recipe, "step": int(step), **entry}
         for seed, summary in summaries.items()
-        for recipe, steps in summary["curves"].items()
+        for recipe, steps in summary.get(split, {}).items()
         for step, entry in steps.items()
     ]
     return pd.DataFrame(rows).sort_values(["recipe", "step", "seed"], ignore_index=True)
@@ -135,6 +138,9 @@ def main() -> None:
         print(f"seed {seed}: {json.dumps(result.summary['timings_s'])}", flush=True)
     table = long_table(summaries)
     table.to_csv(args.out / "headline.csv", index=False)
+    validation = long_table(summaries, "validation")
+    if len(validation):
+        validation.to_csv(args.out / "validation.csv", index=False)
     figure = plot(table, args.out / "organism_curves.png")
     blank = {s: summaries[s]["blank_image_base_accuracy_sft"] for s in summaries}
     aggregate = table.groupby(["recipe", "step"]).agg(["mean", "std"]).drop(columns="seed")
@@ -150,6 +156,9 @@ def main() -> None:
     effect = augmentation_effect({seed: args.out / f"seed{seed}" for seed in args.seeds})
     effect.to_csv(args.out / "augmentation_effect.csv", index=False)
     print(aggregate.round(3).to_string())
+    if len(validation):
+        print("validation scenes:")
+        print(validation.groupby(["recipe", "step"]).agg(["mean", "std"]).drop(columns="seed").round(3).to_string())
     print("augmented vs plain at the last checkpoint, paired by scene:")
     print(effect.round(4).to_string(index=False))
     print(f"blank-image base accuracy after SFT: {blank}")
