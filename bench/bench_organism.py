@@ -9,7 +9,7 @@ the numbers to choose settings on) and ``OUT/augmentation_effect.csv`` (augmente
 paired by scene). docs/organism.md reports a run of this script.
 
 Usage: python bench/bench_organism.py [--seeds 0 1 2] [--out runs/organism] [--grpo-steps 150]
-       [--grpo-lr 1e-4] [--limit 200]
+       [--grpo-lr 1e-4] [--limit 200] [--sft-threads 2]
 
 An SFT checkpoint already at ``OUT/seed<S>/sft`` is used as it is (e.g. a copy of the packaged one
 for seed 0), so the GRPO findings can be re-measured without the SFT.
@@ -26,6 +26,7 @@ import pandas as pd
 from robustcot.analysis.stats import mcnemar_exact
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.pipeline import RECIPES, train_organism
+from robustcot.organism.sft import SFTConfig
 
 PANELS = (
     ("acc_base", "base accuracy"),
@@ -125,14 +126,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/organism"))
     ap.add_argument("--grpo-steps", type=int, default=GRPOConfig().steps)
     ap.add_argument("--grpo-lr", type=float, default=GRPOConfig().lr)
+    ap.add_argument("--sft-threads", type=int, default=SFTConfig().threads,
+                    help="torch threads of the SFT stage (2 on an otherwise idle 2-core machine)")
     ap.add_argument("--save-every", type=int, default=GRPOConfig().save_every)
     ap.add_argument("--limit", type=int, default=200, help="held-out scenes per evaluation")
     args = ap.parse_args()
     summaries = {}
     for seed in args.seeds:
         grpo = GRPOConfig(steps=args.grpo_steps, lr=args.grpo_lr, save_every=args.save_every)
+        sft = SFTConfig(threads=args.sft_threads)
         result = train_organism(
-            seed, args.out / f"seed{seed}", grpo=grpo, recipes=RECIPES, eval_limit=args.limit
+            seed, args.out / f"seed{seed}", sft=sft, grpo=grpo, recipes=RECIPES, eval_limit=args.limit
         )
         summaries[seed] = result.summary
         print(f"seed {seed}: {json.dumps(result.summary['timings_s'])}", flush=True)

@@ -112,9 +112,10 @@ def train_recipe(sft_dir: Path, run_dir: Path, config: GRPOConfig) -> float:
 def train_recipes(sft_dir: Path, root: Path, recipes: list[str], grpo: GRPOConfig) -> dict[str, float]:
     """GRPO per recipe, the recipes side by side in worker processes when the cores allow.
 
-    The runs are independent and a GRPO step of this model is a chain of small operations that
-    one thread runs about as fast as two, so two runs on two cores take the time of one
-    (docs/performance.md). Seconds per recipe, as each worker measured them.
+    Each run keeps its own thread count, so it computes exactly what it would alone (the thread
+    count changes floating-point sums), while two one-thread runs on two cores finish 1.5× sooner
+    than one after the other (as soon as two-thread runs in turn; docs/performance.md). Seconds per
+    recipe, as each worker measured them.
     """
     configs = {r: grpo.model_copy(update={"augment": r == "augmented"}) for r in recipes}
     workers = min(len(recipes), max(1, (os.cpu_count() or 1) // grpo.threads))

@@ -97,9 +97,10 @@ class SFTConfig(BaseModel):
     focus_steps: int = Field(0, ge=0)
 
     threads: int = Field(1, ge=1)
-    """torch intra-op threads. One is the default: the organism's operations are small, and on a
-    shared 2-core machine two threads spent most of a step waiting on each other (measured 4× slower
-    than one thread under load)."""
+    """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.9× faster
+    (bench/bench_organism_speed.py); when runs share the cores, one each (two threads each were
+    measured 4× slower under load). The thread count changes the floating-point summation order,
+    so it is part of what reproduces a run: the packaged checkpoint was trained with one."""
 
     @field_validator("ground_heads")
     @classmethod
@@ -269,7 +270,7 @@ def eager_attention_in(model: Any, layers: set[int]) -> Callable[[], None]:
     the attention weights, and every other layer with sdpa; returns the function that puts sdpa
     back everywhere (before the checkpoint is saved).
 
-    Eager everywhere made a training step 10–20% slower (docs/performance.md). The model as a whole
+    Eager everywhere made a training step ~5% slower (docs/performance.md). The model as a whole
     is switched to eager so that it builds the additive float mask eager needs; sdpa takes that
     mask as it is (same losses to float precision).
     """
