@@ -414,14 +414,16 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
 
     from robustcot.cli import app
     from robustcot.organism.pipeline import CURVE_VARIANTS
+    from robustcot.organism.sft import SFTConfig
 
     pytest.importorskip("trl")
     args = ["organism", "train", "--seed", "3", "--out", str(tmp_path), "--sft-steps", "2",
-            "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
+            "--sft-threads", "2", "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     summary = json.loads((tmp_path / "organism.json").read_text())
     assert summary["seed"] == 3 and summary["sft"]["steps"] == 2 and summary["grpo"]["steps"] == 2
+    assert summary["sft"]["threads"] == 2 and summary["sft"]["lr"] == SFTConfig().lr  # the rest: the recipe's
     assert set(summary["timings_s"]) == {
         "sft_s",
         "grpo_augmented_s",
