@@ -1,7 +1,6 @@
 """Where the organism pipeline's time goes, and what each speed setting buys, side by side in one run.
 
-* SFT step (batch 16, images, every auxiliary loss): eager attention in every decoder layer against
-  eager only in the layers whose weights a loss reads (the default), at 1 and 2 torch threads.
+* SFT step (batch 16, images, the attention-target losses), at 1 and 2 torch threads.
 * GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
   recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
   against one after the other.
@@ -23,13 +22,12 @@ from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.model import ensure_organism
 from robustcot.organism.pipeline import train_recipes
 from robustcot.organism.recipe import build_model, build_processor, build_tokenizer
-from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, SFTConfig, eager_attention_in, target_loss
+from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, SFTConfig, target_loss
 from robustcot.organism.traces import collate, trace_stream
 
 
-def sft_step_seconds(eager_layers: set[int] | None, threads: int, steps: int) -> float:
-    """Mean wall time of an SFT step with the default losses; ``eager_layers`` None: eager only
-    where a target reads the weights."""
+def sft_step_seconds(threads: int, steps: int) -> float:
+    """Mean wall time of an SFT step with the next-token and attention-target losses."""
     config = SFTConfig()
     torch.set_num_threads(threads)
     tokenizer = build_tokenizer()
@@ -40,7 +38,6 @@ def sft_step_seconds(eager_layers: set[int] | None, threads: int, steps: int) ->
         AttentionTarget(model, "grounding", config.ground_layer, heads),
         AttentionTarget(model, "pointing", config.point_layer, [config.point_head]),
     ]
-    eager_attention_in(model, eager_layers if eager_layers is not None else {t.layer for t in targets})
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     stream = trace_stream(processor, DEFAULT_MIX, seed=0)
     batches = [collate(processor, [next(stream) for _ in range(config.batch_size)]) for _ in range(4)]
@@ -64,17 +61,11 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=12)
     ap.add_argument("--grpo-steps", type=int, default=6)
     args = ap.parse_args()
-    n_layers = build_model(build_tokenizer(), 0).config.text_config.num_hidden_layers
     print("SFT step, seconds (batch 16):")
-    sft = {}
-    for threads in (1, 2):
-        for name, layers in (("eager everywhere", set(range(n_layers))), ("eager where read", None)):
-            sft[name, threads] = sft_step_seconds(layers, threads, args.sft_steps)
-            print(f"  {name:<17} {threads} thread(s): {sft[name, threads]:.3f}", flush=True)
-    base = sft["eager everywhere", 1]
-    print(
-        f"  speed-up of the default (eager where read, 2 threads): {base / sft['eager where read', 2]:.2f}x"
-    )
+    sft = {threads: sft_step_seconds(threads, args.sft_steps) for threads in (1, 2)}
+    for threads, seconds in sft.items():
+        print(f"  {threads} thread(s): {seconds:.3f}", flush=True)
+    print(f"  two threads over one: {sft[1] / sft[2]:.2f}x")
 
     checkpoint = ensure_organism()
     grpo = GRPOConfig(steps=args.grpo_steps, save_every=args.grpo_steps, prompts=64)

@@ -218,37 +218,6 @@ def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each
     ungrounded.remove()
 
 
-def test_eager_attention_only_where_weights_are_read_changes_no_loss(organism_processor):
-    """Layers whose weights no target reads run sdpa on the eager mask: same losses and weights as
-    eager everywhere, on a left-padded batch; afterwards every layer is sdpa again."""
-    import torch
-
-    from robustcot.organism.recipe import build_model, build_tokenizer
-    from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, eager_attention_in, target_loss
-    from robustcot.organism.traces import collate, trace_stream
-
-    stream = trace_stream(organism_processor, DEFAULT_MIX, seed=0)
-    batch = collate(organism_processor, [next(stream) for _ in range(6)], images=True)
-    assert (batch["attention_mask"] == 0).any()  # padding: the mask matters
-    results = []
-    for layers in ({0, 1, 2, 3}, {2}):
-        model = build_model(build_tokenizer(), 0)
-        target = AttentionTarget(model, "grounding", 2, [0, 0, 0, 2])
-        restore = eager_attention_in(model, layers)
-        decoder = model.model.language_model.layers
-        assert [d.self_attn.config._attn_implementation for d in decoder][1:3] == [
-            "eager" if 1 in layers else "sdpa",
-            "eager",
-        ]
-        with torch.no_grad():
-            results.append((float(target_loss(model, batch)), float(target.loss(batch))))
-        restore()
-        assert {d.self_attn.config._attn_implementation for d in decoder} == {"sdpa"}
-        assert all(d.self_attn.config is model.config.text_config for d in decoder)
-    assert results[1] == pytest.approx(results[0], rel=1e-5)
-    assert torch.isfinite(torch.tensor(results)).all()
-
-
 def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_image(organism_processor):
     import torch
     import torch.nn.functional as F

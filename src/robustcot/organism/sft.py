@@ -97,7 +97,7 @@ class SFTConfig(BaseModel):
     focus_steps: int = Field(0, ge=0)
 
     threads: int = Field(1, ge=1)
-    """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.9× faster
+    """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.6× faster
     (bench/bench_organism_speed.py); when runs share the cores, one each (two threads each were
     measured 4× slower under load). The thread count changes the floating-point summation order,
     so it is part of what reproduces a run: the packaged checkpoint was trained with one."""
@@ -220,8 +220,11 @@ class AttentionTarget:
     * ``pointing``: where the answer letter is predicted, look at the text of the option the think
       concluded, in the prompt's option list (its letter is two tokens before it).
 
-    The weights are read by a forward hook on one layer's self-attention, which must run eager
-    attention (see :func:`eager_attention_in`).
+    The weights are read by a forward hook on one layer's self-attention. The text model runs with
+    eager attention while a target is attached (the only implementation that returns the weights);
+    sdpa is restored before the checkpoint is saved. Eager only in the layers read, sdpa elsewhere,
+    made a step ~5% faster but changed the floating-point results, so the packaged checkpoint would
+    no longer be what this code trains from its seed; not kept (docs/performance.md).
     """
 
     def __init__(self, model: Any, key: str, layer: int, heads: list[int | None]) -> None:
@@ -233,11 +236,12 @@ class AttentionTarget:
             raise ValueError(
                 f"{key} heads {heads} of layer {layer} do not all exist ({n_layers} layers, {n_heads} heads)"
             )
+        self.model = model
         self.key = key
-        self.layer = layer
         self.heads = torch.tensor([-1 if h is None else h for h in heads])
         """Head per slot; -1: that slot's rows are not pointed."""
         self._weights = None
+        model.set_attn_implementation({"text_config": "eager"})
         attention = model.model.language_model.layers[layer].self_attn
         self._hook = attention.register_forward_hook(self._keep)
 
@@ -263,36 +267,7 @@ class AttentionTarget:
 
     def remove(self) -> None:
         self._hook.remove()
-
-
-def eager_attention_in(model: Any, layers: set[int]) -> Callable[[], None]:
-    """Run ``layers`` of the text model with eager attention, the only implementation that returns
-    the attention weights, and every other layer with sdpa; returns the function that puts sdpa
-    back everywhere (before the checkpoint is saved).
-
-    Eager everywhere made a training step ~5% slower (docs/performance.md). The model as a whole
-    is switched to eager so that it builds the additive float mask eager needs; sdpa takes that
-    mask as it is (same losses to float precision).
-    """
-    import copy
-
-    if not layers:
-        return lambda: None
-    model.set_attn_implementation({"text_config": "eager"})
-    decoder = model.model.language_model.layers
-    shared = decoder[0].self_attn.config
-    fast = copy.copy(shared)
-    fast._attn_implementation = "sdpa"
-    for index, layer in enumerate(decoder):
-        if index not in layers:
-            layer.self_attn.config = fast
-
-    def restore() -> None:
-        for layer in decoder:
-            layer.self_attn.config = shared
-        model.set_attn_implementation("sdpa")
-
-    return restore
+        self.model.set_attn_implementation("sdpa")
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -346,7 +321,6 @@ def train_sft(
         targets.append(AttentionTarget(model, "grounding", config.ground_layer, heads))
     if config.point_weight > 0:
         targets.append(AttentionTarget(model, "pointing", config.point_layer, [config.point_head]))
-    restore_attention = eager_attention_in(model, {target.layer for target in targets})
     params = list(model.named_parameters())
     params += [(f"probe.{n}", p) for aux in (probe, where) if aux for n, p in aux.head.named_parameters()]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
@@ -402,7 +376,6 @@ def train_sft(
     for aux in (probe, where, *targets):
         if aux is not None:
             aux.remove()
-    restore_attention()
     meta = {
         "stage": "sft",
         "sft": config.model_dump(),
