@@ -1,6 +1,6 @@
 """Where the organism pipeline's time goes, and what each speed setting buys, side by side in one run.
 
-* SFT step (batch 16, images, the attention-target losses), at 1 and 2 torch threads.
+* SFT step of ``train_sft`` (batch 16, images, every loss, data included), at 1 and 2 torch threads.
 * GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
   recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
   against one after the other.
@@ -16,44 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.model import ensure_organism
 from robustcot.organism.pipeline import train_recipes
-from robustcot.organism.recipe import build_model, build_processor, build_tokenizer
-from robustcot.organism.sft import DEFAULT_MIX, AttentionTarget, SFTConfig, target_loss
-from robustcot.organism.traces import collate, trace_stream
+from robustcot.organism.sft import SFTConfig, train_sft
 
 
 def sft_step_seconds(threads: int, steps: int) -> float:
-    """Mean wall time of an SFT step with the next-token and attention-target losses."""
-    config = SFTConfig()
-    torch.set_num_threads(threads)
-    tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer)
-    model = build_model(tokenizer, 0).train()
-    heads = [config.ground_heads.get(k) for k in ("row", "column", "attribute", "count")]
-    targets = [
-        AttentionTarget(model, "grounding", config.ground_layer, heads),
-        AttentionTarget(model, "pointing", config.point_layer, [config.point_head]),
-    ]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    stream = trace_stream(processor, DEFAULT_MIX, seed=0)
-    batches = [collate(processor, [next(stream) for _ in range(config.batch_size)]) for _ in range(4)]
-    times = []
-    for i in range(steps + 3):  # the first 3 warm up
-        start = time.perf_counter()
-        batch = batches[i % len(batches)]
-        loss = target_loss(model, batch, config.lookup_loss_weight)
-        for target in targets:
-            if (value := target.loss(batch)) is not None:
-                loss = loss + value
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    return sum(times[3:]) / steps
+    """Mean wall time of an image step of :func:`train_sft` itself (data, every loss, the update),
+    from the times its ``on_step`` callback is called; the first 3 steps warm up."""
+    marks: list[float] = []
+    config = SFTConfig(steps=steps + 4, text_warmup_steps=0, threads=threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        train_sft(config, Path(tmp) / "ck", on_step=lambda step, loss: marks.append(time.perf_counter()))
+    return (marks[-1] - marks[3]) / (len(marks) - 4)
 
 
 def main() -> None:

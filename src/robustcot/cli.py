@@ -463,7 +463,7 @@ def organism_train(
     seed: Annotated[int, typer.Option(help="seed of weights, scenes, injections, sampling")] = 0,
     out: Annotated[Path, typer.Option(help="output directory; re-run to resume")] = Path("runs/organism"),
     sft_steps: Annotated[int | None, typer.Option(help="SFT steps (default: the recipe's)")] = None,
-    sft_threads: Annotated[int | None, typer.Option(help="SFT torch threads (default: the recipe's 1; 2 is ~1.6x faster alone on 2 cores)")] = None,
+    sft_threads: Annotated[int | None, typer.Option(help="SFT torch threads (default: the recipe's 1; 2 is ~1.6-1.7x faster alone on 2 cores)")] = None,
     grpo_steps: Annotated[int | None, typer.Option(help="GRPO steps per recipe (default: the recipe's)")] = None,
     grpo_lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: the recipe's)")] = None,
     recipes: Annotated[str, typer.Option(help="GRPO recipes: augmented,plain")] = "augmented,plain",

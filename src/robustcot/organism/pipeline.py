@@ -101,7 +101,7 @@ def headline(curves: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def train_recipe(sft_dir: Path, run_dir: Path, config: GRPOConfig) -> float:
+def _train_recipe(sft_dir: Path, run_dir: Path, config: GRPOConfig) -> float:
     from robustcot.organism.grpo import train_grpo
 
     start = time.perf_counter()
@@ -113,16 +113,16 @@ def train_recipes(sft_dir: Path, root: Path, recipes: list[str], grpo: GRPOConfi
     """GRPO per recipe, the recipes side by side in worker processes when the cores allow.
 
     Each run keeps its own thread count, so it computes exactly what it would alone (the thread
-    count changes floating-point sums), while two one-thread runs on two cores finish 1.5× sooner
+    count changes floating-point sums), while two one-thread runs on two cores finish ~1.4–1.5× sooner
     than one after the other (as soon as two-thread runs in turn; docs/performance.md). Seconds per
     recipe, as each worker measured them.
     """
     configs = {r: grpo.model_copy(update={"augment": r == "augmented"}) for r in recipes}
     workers = min(len(recipes), max(1, (os.cpu_count() or 1) // grpo.threads))
     if workers <= 1:
-        return {f"grpo_{r}_s": train_recipe(sft_dir, root / r, c) for r, c in configs.items()}
+        return {f"grpo_{r}_s": _train_recipe(sft_dir, root / r, c) for r, c in configs.items()}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {r: pool.submit(train_recipe, sft_dir, root / r, c) for r, c in configs.items()}
+        futures = {r: pool.submit(_train_recipe, sft_dir, root / r, c) for r, c in configs.items()}
         return {f"grpo_{r}_s": future.result() for r, future in futures.items()}
 
 
@@ -167,30 +167,24 @@ def train_organism(
     pending = [r for r in recipes if not any((out / "grpo" / r).glob("checkpoint-*"))]
     timings.update(train_recipes(sft_dir, out / "grpo", pending, grpo))
     runs = {recipe: out / "grpo" / recipe for recipe in recipes}
-    start = time.perf_counter()
-    swept = sweep(
-        runs,
-        "synthetic",
-        CURVE_VARIANTS,
-        out=out / "sweep",
-        config=EvalConfig(limit=eval_limit, seed=eval_seed, hf=hf, batch_size=batch),
-        base_model=f"hf:{sft_dir}",
-    )
-    timings["sweep_s"] = time.perf_counter() - start
-    curves = swept.curves.rename(columns={"run": "recipe"})
-    curves.to_parquet(out / "curves.parquet", index=False)
-    validation = None
-    if validation_seed is not None:
+
+    def curves_on(scenes_seed: int, variants: tuple[str, ...], directory: str) -> pd.DataFrame:
+        """Every checkpoint (the SFT model as step 0) on one set of held-out scenes; timed."""
         start = time.perf_counter()
-        validation = sweep(
+        swept = sweep(
             runs,
             "synthetic",
-            ("base",),
-            out=out / "validation",
-            config=EvalConfig(limit=eval_limit, seed=validation_seed, hf=hf, batch_size=batch),
+            variants,
+            out=out / directory,
+            config=EvalConfig(limit=eval_limit, seed=scenes_seed, hf=hf, batch_size=batch),
             base_model=f"hf:{sft_dir}",
-        ).curves.rename(columns={"run": "recipe"})
-        timings["validation_s"] = time.perf_counter() - start
+        )
+        timings[f"{directory}_s"] = time.perf_counter() - start
+        return swept.curves.rename(columns={"run": "recipe"})
+
+    curves = curves_on(eval_seed, CURVE_VARIANTS, "sweep")
+    curves.to_parquet(out / "curves.parquet", index=False)
+    validation = None if validation_seed is None else curves_on(validation_seed, ("base",), "validation")
 
     start = time.perf_counter()
     blank = blank_image_accuracy(sft_dir, out / "controls" / "blank", limit=eval_limit, eval_seed=eval_seed)

@@ -97,7 +97,7 @@ class SFTConfig(BaseModel):
     focus_steps: int = Field(0, ge=0)
 
     threads: int = Field(1, ge=1)
-    """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.6× faster
+    """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.6–1.7× faster
     (bench/bench_organism_speed.py); when runs share the cores, one each (two threads each were
     measured 4× slower under load). The thread count changes the floating-point summation order,
     so it is part of what reproduces a run: the packaged checkpoint was trained with one."""
