@@ -287,21 +287,59 @@ def test_sft_rejects_unknown_focus_families(tmp_path):
         train_sft(SFTConfig(steps=1, focus_families=["sizes"], focus_steps=1), tmp_path / "ck")
 
 
-def test_focus_steps_show_only_the_focus_families(tmp_path, monkeypatch):
-    from robustcot.organism import sft
+def test_focus_steps_show_only_the_focus_families(organism_processor, monkeypatch):
+    from robustcot.organism import batches
+    from robustcot.organism.sft import SFTConfig
 
     seen: list[list[str]] = []
-    collate = sft.collate
+    collate = batches.collate
 
     def spy(processor, traces, **kw):
         seen.append([t.sample.metadata["category"] for t in traces])
         return collate(processor, traces, **kw)
 
-    monkeypatch.setattr(sft, "collate", spy)
-    config = sft.SFTConfig(steps=5, batch_size=4, text_warmup_steps=1, focus_families=["size"], focus_steps=2)
-    sft.train_sft(config, tmp_path / "ck")
+    monkeypatch.setattr(batches, "collate", spy)
+    config = SFTConfig(steps=5, batch_size=4, text_warmup_steps=1, focus_families=["size"], focus_steps=2)
+    assert len(list(batches.sft_batches(config, organism_processor))) == 5
     assert all(f == "size" for f in seen[1] + seen[2])  # the two focus steps after the warm-up
     assert {f for step in seen[3:] for f in step} - {"size"}  # then every family again
+
+
+def test_prefetched_batches_are_the_in_line_batches_in_order(organism_processor):
+    """Building batches in a loader worker must not change what the model is trained on."""
+    import torch
+
+    from robustcot.organism.batches import prefetched, sft_batches
+    from robustcot.organism.sft import SFTConfig
+
+    config = SFTConfig(steps=4, batch_size=3, text_warmup_steps=2, seed=5)
+    in_line = list(sft_batches(config, organism_processor))
+    ahead = list(prefetched(config, organism_processor))
+    assert len(ahead) == len(in_line) == 4
+    assert ["pixel_values" in b for b in ahead] == [False, False, True, True]
+    for mine, theirs in zip(ahead, in_line, strict=True):
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert not torch.equal(in_line[2]["input_ids"], in_line[3]["input_ids"])
+
+
+def _loader_workers_and_batches(config, processor) -> tuple[int, int]:
+    from robustcot.organism.batches import prefetched
+
+    loader = prefetched(config, processor)
+    return loader.num_workers, len(list(loader))
+
+
+def test_batches_are_built_in_line_inside_a_pool_worker(organism_processor):
+    """A daemonic pool worker may not start a loader worker; training there must still get its batches."""
+    import multiprocessing
+
+    from robustcot.organism.sft import SFTConfig
+
+    config = SFTConfig(steps=2, batch_size=2, text_warmup_steps=1)
+    assert _loader_workers_and_batches(config, organism_processor) == (1, 2)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_loader_workers_and_batches, (config, organism_processor)) == (0, 2)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ processor and the model's tokenizer, with no video processor.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -40,11 +41,14 @@ def image_only_processor(
     return _image_only_class()(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
 
 
+@functools.cache
 def _image_only_class():
     """``Qwen2_5_VLProcessor`` with the video processor removed from its sub-processors.
 
     ``ProcessorMixin`` derives the required sub-processors from ``__init__``'s parameters, so the
     subclass only narrows the signature; prompt expansion and image handling stay transformers' own.
+    Built on first use (transformers is slow to import) and then always the same class, reachable as
+    this module's ``ImageOnlyQwen2_5_VLProcessor``, so processors pickle (data-loader workers).
     """
     from transformers import Qwen2_5_VLProcessor
     from transformers.processing_utils import ProcessorMixin
@@ -58,7 +62,16 @@ def _image_only_class():
             self.video_processor = None
             ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
+    ImageOnlyQwen2_5_VLProcessor.__module__ = __name__
+    ImageOnlyQwen2_5_VLProcessor.__qualname__ = ImageOnlyQwen2_5_VLProcessor.__name__
     return ImageOnlyQwen2_5_VLProcessor
+
+
+def __getattr__(name: str) -> Any:
+    """Module attribute hook (PEP 562): where pickle finds the image-only processor class."""
+    if name == "ImageOnlyQwen2_5_VLProcessor":
+        return _image_only_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_processor(path: str | Path, *, min_pixels: int | None = None, max_pixels: int | None = None):

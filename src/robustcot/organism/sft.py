@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from robustcot.data.scene import GRID
 from robustcot.data.synthetic import FAMILIES
 from robustcot.organism.thinks import LOOKUP_KINDS
-from robustcot.organism.traces import IGNORE, KINDS, N_CELL_CLASSES, collate, trace_stream
+from robustcot.organism.traces import IGNORE, KINDS, N_CELL_CLASSES
 
 DEFAULT_MIX = {"base": 0.5, "caption": 0.2, "stop": 0.1, "follow": 0.2}
 
@@ -300,6 +300,7 @@ def train_sft(
     """
     import torch
 
+    from robustcot.organism.batches import prefetched
     from robustcot.organism.recipe import ARCHITECTURE, build_model, build_processor, build_tokenizer
 
     unknown = set(config.mix) - set(KINDS)
@@ -333,20 +334,15 @@ def train_sft(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps)
     )
-    stream = trace_stream(processor, config.mix, seed=config.seed)
     weights = {
         "cells": config.aux_weight,
         "position": config.position_weight,
         "grounding": config.ground_weight,
         "pointing": config.point_weight,
     }
-    focus_end = config.text_warmup_steps + config.focus_steps if config.focus_families else 0
-    focused = (t for t in stream if t.sample.metadata["category"] in config.focus_families)
     result = SFTResult(checkpoint=out)
-    for step in range(config.steps):
+    for step, batch in enumerate(prefetched(config, processor)):
         with_images = step >= config.text_warmup_steps
-        source = focused if with_images and step < focus_end else stream
-        batch = collate(processor, [next(source) for _ in range(config.batch_size)], images=with_images)
         loss = target_loss(model, batch, config.lookup_loss_weight)
         aux = {}
         if probe and with_images:
