@@ -1,6 +1,7 @@
 """Where the organism pipeline's time goes, and what each speed setting buys, side by side in one run.
 
-* SFT step of ``train_sft`` (batch 16, images, every loss, data included), at 1 and 2 torch threads.
+* SFT step of ``train_sft`` (batch 16, images, every loss, data included), at 1 and 2 torch threads,
+  with the batches built in a loader worker (the default) and in line.
 * GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
   recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
   against one after the other.
@@ -22,13 +23,18 @@ from robustcot.organism.pipeline import train_recipes
 from robustcot.organism.sft import SFTConfig, train_sft
 
 
-def sft_step_seconds(threads: int, steps: int) -> float:
+def sft_step_seconds(threads: int, steps: int, prefetch: bool) -> float:
     """Mean wall time of an image step of :func:`train_sft` itself (data, every loss, the update),
     from the times its ``on_step`` callback is called; the first 3 steps warm up."""
     marks: list[float] = []
     config = SFTConfig(steps=steps + 4, text_warmup_steps=0, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
-        train_sft(config, Path(tmp) / "ck", on_step=lambda step, loss: marks.append(time.perf_counter()))
+        train_sft(
+            config,
+            Path(tmp) / "ck",
+            on_step=lambda step, loss: marks.append(time.perf_counter()),
+            prefetch=prefetch,
+        )
     return (marks[-1] - marks[3]) / (len(marks) - 4)
 
 
@@ -38,10 +44,15 @@ def main() -> None:
     ap.add_argument("--grpo-steps", type=int, default=6)
     args = ap.parse_args()
     print("SFT step, seconds (batch 16):")
-    sft = {threads: sft_step_seconds(threads, args.sft_steps) for threads in (1, 2)}
-    for threads, seconds in sft.items():
-        print(f"  {threads} thread(s): {seconds:.3f}", flush=True)
-    print(f"  two threads over one: {sft[1] / sft[2]:.2f}x")
+    sft = {}
+    for threads in (1, 2):
+        for prefetch in (False, True):
+            sft[threads, prefetch] = sft_step_seconds(threads, args.sft_steps, prefetch)
+            where = "in a loader worker" if prefetch else "in line"
+            print(f"  {threads} thread(s), batches built {where}: {sft[threads, prefetch]:.3f}", flush=True)
+    for threads in (1, 2):
+        print(f"  {threads} thread(s): loader worker over in line {sft[threads, False] / sft[threads, True]:.2f}x")
+    print(f"  two threads over one (loader worker): {sft[1, True] / sft[2, True]:.2f}x")
 
     checkpoint = ensure_organism()
     grpo = GRPOConfig(steps=args.grpo_steps, save_every=args.grpo_steps, prompts=64)

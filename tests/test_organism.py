@@ -224,22 +224,37 @@ def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_im
 
     from robustcot.organism.recipe import build_model, build_tokenizer
     from robustcot.organism.sft import target_loss
+    from robustcot.organism.thinks import LOOKUP_KINDS
 
     model = build_model(build_tokenizer(), 0).eval()
     stream = tr.trace_stream(organism_processor, {"base": 1.0}, seed=3)
     batch = tr.collate(organism_processor, [next(stream) for _ in range(6)])
-    row, query = batch["grounding"][:, 0], batch["grounding"][:, 1]
+    row, query, kind = batch["grounding"][:, 0], batch["grounding"][:, 1], batch["grounding"][:, 3]
     with torch.no_grad():
         plain = target_loss(model, batch)
-        heavy = target_loss(model, batch, lookup_weight=1e6)
+        heavy = target_loss(model, batch, dict.fromkeys(LOOKUP_KINDS, 1e6))
+        columns = target_loss(model, batch, {"column": 1e6})
         logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids",
                                                 "pixel_values", "image_grid_thw")}).logits  # fmt: skip
     every = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch["labels"][:, 1:], ignore_index=tr.IGNORE)
     read = torch.unique(torch.stack([row, query], 1), dim=0)
     at_lookups = F.cross_entropy(logits[read[:, 0], read[:, 1]], batch["labels"][read[:, 0], read[:, 1] + 1])
+    col = torch.unique(torch.stack([row, query], 1)[kind == LOOKUP_KINDS.index("column")], dim=0)
+    assert len(col) and len(col) < len(read)
+    at_columns = F.cross_entropy(logits[col[:, 0], col[:, 1]], batch["labels"][col[:, 0], col[:, 1] + 1])
     assert float(plain) == pytest.approx(float(every), rel=1e-4)
     assert float(heavy) == pytest.approx(float(at_lookups), rel=1e-3)
-    assert abs(float(plain) - float(heavy)) > 1e-3
+    assert float(columns) == pytest.approx(float(at_columns), rel=1e-3)
+    assert abs(float(plain) - float(heavy)) > 1e-3 and abs(float(heavy) - float(columns)) > 1e-3
+
+
+def test_lookup_weights_name_kinds_of_lookup():
+    from robustcot.organism.sft import SFTConfig
+
+    with pytest.raises(ValueError, match="lookup_loss_weights"):
+        SFTConfig(lookup_loss_weights={"colum": 20.0})
+    with pytest.raises(ValueError, match="lookup_loss_weights"):
+        SFTConfig(lookup_loss_weights={"column": 0.0})
 
 
 def test_blank_control_keeps_everything_but_the_pixels():

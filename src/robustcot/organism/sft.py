@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,14 @@ class SFTConfig(BaseModel):
     (``row``, ``column``, ``attribute``, ``count``); a kind left out is not grounded. A count spreads
     its attention over many tokens, so it gets a head of its own key/value group (heads 0 and 1
     share one)."""
-    lookup_loss_weight: float = Field(5.0, gt=0)
-    """Weight, in the next-token loss, of the tokens read from the image (the grounded ones: a
-    coordinate, an attribute, a count). They are ~1% of the target tokens; the rest is template and
-    text copied from the prompt, learned first and then most of the gradient. At 5 the row was
-    learned (0.76 -> 0.01 nats) and the column half-way (1.24 -> 0.58); see docs/organism.md."""
+    lookup_loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"row": 5.0, "column": 5.0, "attribute": 5.0, "count": 5.0}
+    )
+    """Weight, in the next-token loss, of the tokens read from the image, per kind of lookup (a
+    coordinate, an attribute, a count; a kind left out weighs 1 like every other token). They are
+    ~1% of the target tokens; the rest is template and text copied from the prompt, learned first
+    and then most of the gradient. At 5 the row was learned (0.76 -> 0.01 nats) and the column
+    half-way (1.24 -> 0.58); see docs/organism.md."""
     point_weight: float = Field(1.0, ge=0)
     """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
     predicted, at the text of the option the think concluded (0 turns it off)."""
@@ -101,6 +104,15 @@ class SFTConfig(BaseModel):
     (bench/bench_organism_speed.py); when runs share the cores, one each (two threads each were
     measured 4× slower under load). The thread count changes the floating-point summation order,
     so it is part of what reproduces a run: the packaged checkpoint was trained with one."""
+
+    @field_validator("lookup_loss_weights")
+    @classmethod
+    def _weights_of_known_lookup_kinds(cls, weights: dict[str, float]) -> dict[str, float]:
+        if set(weights) - set(LOOKUP_KINDS) or min(weights.values(), default=1.0) <= 0:
+            raise ValueError(
+                f"lookup_loss_weights must map some of {LOOKUP_KINDS} to weights > 0; got {weights}"
+            )
+        return weights
 
     @field_validator("ground_heads")
     @classmethod
@@ -125,9 +137,10 @@ class SFTResult:
     seconds: float = 0.0
 
 
-def target_loss(model: Any, batch: dict[str, Any], lookup_weight: float = 1.0) -> Any:
+def target_loss(model: Any, batch: dict[str, Any], lookup_weights: Mapping[str, float] | None = None) -> Any:
     """Next-token cross-entropy over the target tokens of a collated batch, a weighted mean in which
-    the tokens read from the image (the grounding rows' query positions) weigh ``lookup_weight``."""
+    a token read from the image (a grounding row's query position) weighs ``lookup_weights`` of its
+    kind of lookup, and every other token 1."""
     import torch
     import torch.nn.functional as F
 
@@ -143,7 +156,8 @@ def target_loss(model: Any, batch: dict[str, Any], lookup_weight: float = 1.0) -
     losses = F.cross_entropy(model.lm_head(hidden[keep]).float(), labels[keep], reduction="none")
     weights = torch.ones(labels.shape)
     if (lookups := batch.get("grounding")) is not None and len(lookups):
-        weights[lookups[:, 0], lookups[:, 1]] = lookup_weight
+        per_kind = torch.tensor([(lookup_weights or {}).get(kind, 1.0) for kind in LOOKUP_KINDS])
+        weights[lookups[:, 0], lookups[:, 1]] = per_kind[lookups[:, 3]]
     weights = weights[keep]
     return (losses * weights).sum() / weights.sum()
 
@@ -293,14 +307,17 @@ def train_sft(
     *,
     save_every: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    prefetch: bool = True,
 ) -> SFTResult:
     """Train the organism from random weights and save it to ``out``; deterministic for a seed.
 
-    ``save_every`` also saves ``out/steps/<step>`` along the way, for learning curves.
+    ``save_every`` also saves ``out/steps/<step>`` along the way, for learning curves. ``prefetch``
+    builds the batches in a worker process (:mod:`robustcot.organism.batches`); off, they are built
+    in line (slower, same weights; e.g. to step through the data code in a debugger).
     """
     import torch
 
-    from robustcot.organism.batches import prefetched
+    from robustcot.organism.batches import prefetched, sft_batches
     from robustcot.organism.recipe import ARCHITECTURE, build_model, build_processor, build_tokenizer
 
     unknown = set(config.mix) - set(KINDS)
@@ -341,9 +358,10 @@ def train_sft(
         "pointing": config.point_weight,
     }
     result = SFTResult(checkpoint=out)
-    for step, batch in enumerate(prefetched(config, processor)):
+    batches = prefetched(config, processor) if prefetch else sft_batches(config, processor)
+    for step, batch in enumerate(batches):
         with_images = step >= config.text_warmup_steps
-        loss = target_loss(model, batch, config.lookup_loss_weight)
+        loss = target_loss(model, batch, config.lookup_loss_weights)
         aux = {}
         if probe and with_images:
             aux["cells"] = probe.loss(batch["cells"])
