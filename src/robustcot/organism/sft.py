@@ -77,13 +77,14 @@ class SFTConfig(BaseModel):
     its attention over many tokens, so it gets a head of its own key/value group (heads 0 and 1
     share one)."""
     lookup_loss_weights: dict[str, float] = Field(
-        default_factory=lambda: {"row": 5.0, "column": 5.0, "attribute": 5.0, "count": 5.0}
+        default_factory=lambda: {"row": 5.0, "column": 10.0, "attribute": 5.0, "count": 5.0}
     )
     """Weight, in the next-token loss, of the tokens read from the image, per kind of lookup (a
     coordinate, an attribute, a count; a kind left out weighs 1 like every other token). They are
     ~1% of the target tokens; the rest is template and text copied from the prompt, learned first
-    and then most of the gradient. At 5 the row was learned (0.76 -> 0.01 nats) and the column
-    half-way (1.24 -> 0.58); see docs/organism.md."""
+    and then most of the gradient. Rows and columns compete: with both at 5 the row is learned and
+    the column only half-way, with the column at 20 the column is learned and the row lost; at 10
+    the column is learned by step 2 000 and the row follows (docs/organism.md)."""
     point_weight: float = Field(1.0, ge=0)
     """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
     predicted, at the text of the option the think concluded (0 turns it off)."""
