@@ -1,7 +1,8 @@
 """Where the organism pipeline's time goes, and what each speed setting buys, side by side in one run.
 
 * SFT step of ``train_sft`` (batch 16, images, every loss, data included), at 1 and 2 torch threads,
-  with the batches built in a loader worker (the default) and in line.
+  with the batches built in a loader worker and in line (train_sft picks the worker only when the
+  threads leave a core free).
 * GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
   recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
   against one after the other.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -309,13 +310,15 @@ def train_sft(
     *,
     save_every: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
-    prefetch: bool = True,
+    prefetch: bool | None = None,
 ) -> SFTResult:
     """Train the organism from random weights and save it to ``out``; deterministic for a seed.
 
     ``save_every`` also saves ``out/steps/<step>`` along the way, for learning curves. ``prefetch``
-    builds the batches in a worker process (:mod:`robustcot.organism.batches`); off, they are built
-    in line (slower, same weights; e.g. to step through the data code in a debugger).
+    builds the batches in a worker process (:mod:`robustcot.organism.batches`), else in line (same
+    weights either way). None: a worker when the training threads leave a core free — on 2 cores it
+    made a one-thread step 1.11× faster and a two-thread step 0.89× as fast (it competes for the
+    cores; bench/bench_organism_speed.py).
     """
     import torch
 
@@ -360,6 +363,8 @@ def train_sft(
         "pointing": config.point_weight,
     }
     result = SFTResult(checkpoint=out)
+    if prefetch is None:
+        prefetch = (os.cpu_count() or 1) > config.threads
     batches = prefetched(config, processor) if prefetch else sft_batches(config, processor)
     for step, batch in enumerate(batches):
         with_images = step >= config.text_warmup_steps
