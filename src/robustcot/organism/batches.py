@@ -1,14 +1,16 @@
-"""The SFT batches, built one step ahead in a worker process.
+"""The SFT batches, optionally built one step ahead in a worker process.
 
-Rendering a batch's scenes and running the processor is ~10% of a training step on one thread and
-~15% on two; built in a :class:`~torch.utils.data.DataLoader` worker, it overlaps the step instead.
-A single worker keeps the order, so the batches, and with them the trained weights, are exactly
-those of building each batch in line.
+Rendering a batch's scenes and running the processor is ~10% of a one-thread training step; built in
+a :class:`~torch.utils.data.DataLoader` worker it overlaps the step (1.11× faster on 2 cores), but
+when the training threads already take every core the worker competes with them (0.89× at two
+threads on 2 cores; docs/performance.md). A single worker keeps the order, so the batches, and with
+them the trained weights, are exactly those of building each batch in line.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -46,12 +48,15 @@ class SFTBatches(IterableDataset):
         return sft_batches(self.config, self.processor)
 
 
-def prefetched(config: SFTConfig, processor: Any) -> DataLoader:
-    """Every step's batch, two steps ahead, from one worker process.
+def prefetched(config: SFTConfig, processor: Any, worker: bool | None = None) -> DataLoader:
+    """Every step's batch, from one worker process two steps ahead or built in line (same batches).
 
-    Inside a daemonic process (a pool worker), which may not start processes, batches are built in
-    line instead: the same batches, without the overlap.
+    ``worker`` None: a worker when the training threads leave a core free. Never inside a daemonic
+    process (a pool worker), which may not start processes.
     """
-    if multiprocessing.current_process().daemon:
-        return DataLoader(SFTBatches(config, processor), batch_size=None)
-    return DataLoader(SFTBatches(config, processor), batch_size=None, num_workers=1, prefetch_factor=2)
+    if worker is None:
+        worker = (os.cpu_count() or 1) > config.threads
+    dataset = SFTBatches(config, processor)
+    if not worker or multiprocessing.current_process().daemon:
+        return DataLoader(dataset, batch_size=None)
+    return DataLoader(dataset, batch_size=None, num_workers=1, prefetch_factor=2)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -322,7 +321,7 @@ def train_sft(
     """
     import torch
 
-    from robustcot.organism.batches import prefetched, sft_batches
+    from robustcot.organism.batches import prefetched
     from robustcot.organism.recipe import ARCHITECTURE, build_model, build_processor, build_tokenizer
 
     unknown = set(config.mix) - set(KINDS)
@@ -363,10 +362,7 @@ def train_sft(
         "pointing": config.point_weight,
     }
     result = SFTResult(checkpoint=out)
-    if prefetch is None:
-        prefetch = (os.cpu_count() or 1) > config.threads
-    batches = prefetched(config, processor) if prefetch else sft_batches(config, processor)
-    for step, batch in enumerate(batches):
+    for step, batch in enumerate(prefetched(config, processor, prefetch)):
         with_images = step >= config.text_warmup_steps
         loss = target_loss(model, batch, config.lookup_loss_weights)
         aux = {}
