@@ -248,6 +248,41 @@ def test_lookup_weight_moves_the_target_loss_towards_the_tokens_read_from_the_im
     assert abs(float(plain) - float(heavy)) > 1e-3 and abs(float(heavy) - float(columns)) > 1e-3
 
 
+def test_letter_smoothing_spreads_the_answer_target_over_the_questions_other_letters(organism_processor):
+    import torch
+    import torch.nn.functional as F
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import target_loss
+
+    model = build_model(build_tokenizer(), 0).eval()
+    stream = tr.trace_stream(organism_processor, {"base": 1.0, "stop": 1.0, "follow": 1.0}, seed=4)
+    with torch.no_grad():  # letters far apart, as after training, so where the target mass goes matters
+        model.lm_head.weight[organism_processor.tokenizer.convert_tokens_to_ids(list("ABCD"))] *= 30
+    traces = [next(stream) for _ in range(6)]
+    batch = tr.collate(organism_processor, traces)
+    row, position, letter, options = batch["answers"].unbind(1)
+    letters = batch["letter_ids"]
+    assert torch.equal(batch["labels"][row, position + 1], letters[letter])  # the answer letter comes next
+    assert options.tolist() == [len(t.sample.options) for t in traces] and len(set(options.tolist())) > 1
+    with torch.no_grad():
+        sharp = target_loss(model, batch)
+        smooth = target_loss(model, batch, letter_smoothing=0.2)
+        logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids",
+                                                "pixel_values", "image_grid_thw")}).logits  # fmt: skip
+    labels = batch["labels"][:, 1:]
+    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=tr.IGNORE, reduction="none")
+    expected = per_token.clone()
+    for r, p, gold, k in batch["answers"].tolist():
+        logp = logits[r, p].log_softmax(-1)
+        others = [letters[j] for j in range(k) if j != gold]
+        expected[r, p] = -0.8 * logp[letters[gold]] - sum(0.2 / (k - 1) * logp[o] for o in others)
+    kept = labels != tr.IGNORE
+    assert float(sharp) == pytest.approx(float(per_token[kept].mean()), rel=1e-4)
+    assert float(smooth) == pytest.approx(float(expected[kept].mean()), rel=1e-4)
+    assert abs(float(smooth) - float(sharp)) > 1e-3
+
+
 def test_lookup_weights_name_kinds_of_lookup():
     from robustcot.organism.sft import SFTConfig
 
@@ -336,6 +371,45 @@ def test_prefetched_batches_are_the_in_line_batches_in_order(organism_processor)
         assert mine.keys() == theirs.keys()
         assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert not torch.equal(in_line[2]["input_ids"], in_line[3]["input_ids"])
+
+
+def test_length_groups_regroup_the_same_traces_into_batches_that_pad_less(organism_processor, monkeypatch):
+    """Grouping by length may only reorder traces within a pool of steps: the same traces are trained
+    on, in batches of the configured size, each phase (language warm-up, then images) kept whole,
+    and with less padding than drawing each batch alone."""
+    from robustcot.organism import batches
+    from robustcot.organism.sft import SFTConfig
+
+    def trained_on(config):
+        seen: list[list[str]] = []
+        collate = batches.collate
+
+        def spy(processor, traces, **kw):
+            seen.append([t.sample.id for t in traces])
+            return collate(processor, traces, **kw)
+
+        monkeypatch.setattr(batches, "collate", spy)
+        made = list(batches.sft_batches(config, organism_processor))
+        monkeypatch.setattr(batches, "collate", collate)
+        return seen, made
+
+    config = SFTConfig(steps=7, batch_size=6, text_warmup_steps=2, length_groups=1, seed=3)
+    alone, alone_batches = trained_on(config)
+    grouped, grouped_batches = trained_on(config.model_copy(update={"length_groups": 4}))
+    assert all(len(b) == 6 for b in grouped)
+    def ids(steps):
+        return sorted(i for step in steps for i in step)
+
+    assert ids(grouped[:2]) == ids(alone[:2])  # the warm-up pool is its own
+    assert ids(grouped[2:6]) == ids(alone[2:6])  # then pools of 4 steps
+    assert grouped[6] == alone[6]  # the last step, a pool of one, as drawn
+    assert grouped[2:6] != alone[2:6]
+    assert ["pixel_values" in b for b in grouped_batches] == [False] * 2 + [True] * 5
+
+    def padding(made):
+        return sum(float((b["attention_mask"] == 0).float().mean()) for b in made[2:6])
+
+    assert padding(grouped_batches) < padding(alone_batches)
 
 
 def _loader_workers_and_batches(config, processor) -> tuple[int, int]:

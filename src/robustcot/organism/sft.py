@@ -86,6 +86,11 @@ class SFTConfig(BaseModel):
     the column only half-way, with the column at 20 the column is learned and the row lost; at 10
     left/right is answered 0.98-1.00 in three seeds of three and the row is kept in one, mostly kept
     (above/below 0.75) in two (docs/organism.md)."""
+    letter_smoothing: float = Field(0.1, ge=0, lt=0.5)
+    """Share of the answer letter's target probability spread evenly over the question's other
+    letters. Templated traces make the letter a certain copy of the think's conclusion (letter
+    entropy 0.02 nats after SFT), which leaves GRPO nothing to sharpen; a real SFT model is not that
+    sure. Below 0.5 the most likely letter, and with it every accuracy, is unchanged."""
     point_weight: float = Field(1.0, ge=0)
     """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
     predicted, at the text of the option the think concluded (0 turns it off)."""
@@ -142,10 +147,16 @@ class SFTResult:
     seconds: float = 0.0
 
 
-def target_loss(model: Any, batch: dict[str, Any], lookup_weights: Mapping[str, float] | None = None) -> Any:
+def target_loss(
+    model: Any,
+    batch: dict[str, Any],
+    lookup_weights: Mapping[str, float] | None = None,
+    letter_smoothing: float = 0.0,
+) -> Any:
     """Next-token cross-entropy over the target tokens of a collated batch, a weighted mean in which
     a token read from the image (a grounding row's query position) weighs ``lookup_weights`` of its
-    kind of lookup, and every other token 1."""
+    kind of lookup, and every other token 1. At the answer letter the target is the letter with
+    probability ``1 - letter_smoothing``, the rest spread evenly over the question's other letters."""
     import torch
     import torch.nn.functional as F
 
@@ -158,7 +169,16 @@ def target_loss(model: Any, batch: dict[str, Any], lookup_weights: Mapping[str, 
     ).last_hidden_state[:, :-1]
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
-    losses = F.cross_entropy(model.lm_head(hidden[keep]).float(), labels[keep], reduction="none")
+    logits = model.lm_head(hidden[keep]).float()
+    losses = F.cross_entropy(logits, labels[keep], reduction="none")
+    if letter_smoothing > 0:
+        row, position, letter, options = batch["answers"].unbind(1)
+        at = (keep.flatten().cumsum(0) - 1).view(keep.shape)[row, position]  # index among kept tokens
+        slots = torch.arange(len(batch["letter_ids"]))
+        spread = (letter_smoothing / (options - 1))[:, None] * (slots[None] < options[:, None])
+        target = torch.where(slots[None] == letter[:, None], 1.0 - letter_smoothing, spread)
+        smoothed = -(target * logits[at].log_softmax(-1)[:, batch["letter_ids"]]).sum(1)
+        losses = losses.index_put((at,), smoothed)
     weights = torch.ones(labels.shape)
     if (lookups := batch.get("grounding")) is not None and len(lookups):
         per_kind = torch.tensor([(lookup_weights or {}).get(kind, 1.0) for kind in LOOKUP_KINDS])
@@ -367,7 +387,7 @@ def train_sft(
     result = SFTResult(checkpoint=out)
     for step, batch in enumerate(prefetched(config, processor, prefetch)):
         with_images = step >= config.text_warmup_steps
-        loss = target_loss(model, batch, config.lookup_loss_weights)
+        loss = target_loss(model, batch, config.lookup_loss_weights, config.letter_smoothing)
         aux = {}
         if probe and with_images:
             aux["cells"] = probe.loss(batch["cells"])

@@ -181,6 +181,9 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     so training would see other positions than evaluation (whose processor output carries it).
     ``images=False`` drops the image from the prompts (the language warm-up of
     :mod:`robustcot.organism.sft`); the batch then has no pixel values and no cell labels.
+    ``answers`` has a row (row, position that predicts the answer letter, the letter's option index,
+    number of options) per trace, and ``letter_ids`` the token of each option letter, for
+    :func:`robustcot.organism.sft.target_loss`'s letter smoothing.
     """
     import torch
 
@@ -192,7 +195,7 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     else:
         pixels: list[Image.Image] = [img for t in traces for img in t.sample.load_images()]
         enc = processor(text=[t.prompt for t in traces], images=pixels, padding=False)
-    rows, labels, types, grounding, pointing = [], [], [], [], []
+    rows, labels, types, grounding, pointing, answers = [], [], [], [], [], []
     for b, (prompt_ids, prompt_types, trace) in enumerate(
         zip(enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True)
     ):
@@ -203,8 +206,10 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         target_ids = target["input_ids"]
         if images:
             grounding += _grounding(b, prompt_ids, target["offset_mapping"], trace, processor.image_token_id)
+        answer_at = len(prompt_ids) + _answer_position(target_ids, trace, tokenizer) - 1
+        answers.append((b, answer_at, trace.answer_index, len(trace.sample.options)))
         if trace.kind in POINTING_KINDS:
-            pointing.append(_answer_pointer(b, prompt_ids, target_ids, trace, tokenizer))
+            pointing.append(_answer_pointer(b, prompt_ids, answer_at, trace, tokenizer))
         rows.append(prompt_ids + target_ids)
         labels.append([IGNORE] * len(prompt_ids) + target_ids)
         types.append(list(prompt_types) + [0] * len(target_ids))
@@ -222,6 +227,11 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
         batch["grounding"] = torch.tensor(grounding, dtype=torch.long).reshape(-1, 4)
     batch["pointing"] = torch.tensor(pointing, dtype=torch.long).reshape(-1, 4)
+    batch["answers"] = torch.tensor(answers, dtype=torch.long)
+    n_letters = max(len(t.sample.options) for t in traces)
+    batch["letter_ids"] = torch.tensor(
+        [tokenizer.convert_tokens_to_ids(option_letter(i)) for i in range(n_letters)]
+    )
     return batch
 
 
@@ -250,10 +260,17 @@ def _grounding(
 POINTING_KINDS = ("base", "caption", "follow")
 
 
+def _answer_position(target_ids: list[int], trace: Trace, tokenizer: Any) -> int:
+    """Index in ``target_ids`` of the answer letter (the target's last token of that letter)."""
+    letter = tokenizer.convert_tokens_to_ids(option_letter(trace.answer_index))
+    return len(target_ids) - 1 - target_ids[::-1].index(letter)
+
+
 def _answer_pointer(
-    row: int, prompt_ids: list[int], target_ids: list[int], trace: Trace, tokenizer: Any
+    row: int, prompt_ids: list[int], answer_at: int, trace: Trace, tokenizer: Any
 ) -> tuple[int, int, int, int]:
-    """(row, position that predicts the answer letter, position of that option's text in the list, 0).
+    """(row, ``answer_at``: the position that predicts the answer letter, position of that option's
+    text in the list, 0).
 
     The option list reads "\nB. large\n": the option's text is the token after its letter and dot.
     The slot is always 0: the pointing target has one head.
@@ -271,5 +288,4 @@ def _answer_pointer(
         raise ValueError(
             f"trace of {trace.sample.id}: option {option_letter(trace.answer_index)} is listed {len(listed)} times"
         )
-    answer_at = len(target_ids) - 1 - target_ids[::-1].index(letter)  # the target's last letter token
-    return row, len(prompt_ids) + answer_at - 1, listed[0], 0
+    return row, answer_at, listed[0], 0
