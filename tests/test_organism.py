@@ -373,45 +373,6 @@ def test_prefetched_batches_are_the_in_line_batches_in_order(organism_processor)
     assert not torch.equal(in_line[2]["input_ids"], in_line[3]["input_ids"])
 
 
-def test_length_groups_regroup_the_same_traces_into_batches_that_pad_less(organism_processor, monkeypatch):
-    """Grouping by length may only reorder traces within a pool of steps: the same traces are trained
-    on, in batches of the configured size, each phase (language warm-up, then images) kept whole,
-    and with less padding than drawing each batch alone."""
-    from robustcot.organism import batches
-    from robustcot.organism.sft import SFTConfig
-
-    def trained_on(config):
-        seen: list[list[str]] = []
-        collate = batches.collate
-
-        def spy(processor, traces, **kw):
-            seen.append([t.sample.id for t in traces])
-            return collate(processor, traces, **kw)
-
-        monkeypatch.setattr(batches, "collate", spy)
-        made = list(batches.sft_batches(config, organism_processor))
-        monkeypatch.setattr(batches, "collate", collate)
-        return seen, made
-
-    config = SFTConfig(steps=7, batch_size=6, text_warmup_steps=2, length_groups=1, seed=3)
-    alone, alone_batches = trained_on(config)
-    grouped, grouped_batches = trained_on(config.model_copy(update={"length_groups": 4}))
-    assert all(len(b) == 6 for b in grouped)
-    def ids(steps):
-        return sorted(i for step in steps for i in step)
-
-    assert ids(grouped[:2]) == ids(alone[:2])  # the warm-up pool is its own
-    assert ids(grouped[2:6]) == ids(alone[2:6])  # then pools of 4 steps
-    assert grouped[6] == alone[6]  # the last step, a pool of one, as drawn
-    assert grouped[2:6] != alone[2:6]
-    assert ["pixel_values" in b for b in grouped_batches] == [False] * 2 + [True] * 5
-
-    def padding(made):
-        return sum(float((b["attention_mask"] == 0).float().mean()) for b in made[2:6])
-
-    assert padding(grouped_batches) < padding(alone_batches)
-
-
 def _loader_workers_and_batches(config, processor) -> tuple[int, int]:
     from robustcot.organism.batches import prefetched
 

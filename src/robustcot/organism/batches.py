@@ -9,16 +9,14 @@ them the trained weights, are exactly those of building each batch in line.
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from torch.utils.data import DataLoader, IterableDataset
 
-from robustcot.organism.traces import Trace, collate, trace_stream
+from robustcot.organism.traces import collate, trace_stream
 
 if TYPE_CHECKING:
     from robustcot.organism.sft import SFTConfig
@@ -28,47 +26,15 @@ def sft_batches(config: SFTConfig, processor: Any) -> Iterator[dict[str, Any]]:
     """The collated batch of every training step, in order; a pure function of ``config``.
 
     The first ``text_warmup_steps`` batches leave the images out; the next ``focus_steps`` draw only
-    questions of ``focus_families`` (from the same trace stream, so no scene is seen twice). Within
-    each phase, ``length_groups`` batches' worth of traces are drawn at once and split by length
-    (:func:`by_length`).
+    questions of ``focus_families`` (from the same trace stream, so no scene is seen twice).
     """
     stream = trace_stream(processor, config.mix, seed=config.seed)
     focus_end = config.text_warmup_steps + config.focus_steps if config.focus_families else 0
     focused = (t for t in stream if t.sample.metadata["category"] in config.focus_families)
-    phases = sorted({0, config.steps} | {s for s in (config.text_warmup_steps, focus_end) if 0 < s < config.steps})
-    for start, end in itertools.pairwise(phases):
-        with_images = start >= config.text_warmup_steps
-        source = focused if with_images and start < focus_end else stream
-        for first in range(start, end, config.length_groups):
-            n = min(config.length_groups, end - first)
-            traces = [next(source) for _ in range(n * config.batch_size)]
-            order = np.random.default_rng([config.seed, first]).permutation(n)
-            groups = by_length(processor.tokenizer, traces, n)
-            for group in order:
-                yield collate(processor, groups[group], images=with_images)
-
-
-def by_length(tokenizer: Any, traces: list[Trace], n: int) -> list[list[Trace]]:
-    """``traces`` split into ``n`` equal batches of similar length, shortest first (unchanged when 1).
-
-    A batch is padded to its longest sequence: drawn at random, 16% of a batch's tokens were padding;
-    four batches' worth sorted and split, 4% (as Hugging Face's ``group_by_length`` sampler does).
-    The image placeholder expands to the same number of tokens in every prompt, so the text's
-    token count orders the sequences.
-    """
-    if n == 1:
-        return [traces]
-    lengths = [
-        len(p) + len(t)
-        for p, t in zip(
-            tokenizer([t.prompt for t in traces])["input_ids"],
-            tokenizer([t.target for t in traces], add_special_tokens=False)["input_ids"],
-            strict=True,
-        )
-    ]
-    ranked = [traces[i] for i in np.argsort(lengths, kind="stable")]
-    size = len(traces) // n
-    return [ranked[i * size : (i + 1) * size] for i in range(n)]
+    for step in range(config.steps):
+        with_images = step >= config.text_warmup_steps
+        source = focused if with_images and step < focus_end else stream
+        yield collate(processor, [next(source) for _ in range(config.batch_size)], images=with_images)
 
 
 class SFTBatches(IterableDataset):

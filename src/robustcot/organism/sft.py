@@ -105,9 +105,6 @@ class SFTConfig(BaseModel):
     curriculum: on size questions alone the image lookup starts within a few hundred steps, with
     all families mixed it had not after 3 000)."""
     focus_steps: int = Field(0, ge=0)
-    length_groups: int = Field(4, ge=1)
-    """Batches' worth of traces drawn at once, sorted by length and split into batches (in random
-    order), so a batch pads less: 4% of its tokens instead of 16% with 1 (each batch drawn alone)."""
 
     threads: int = Field(1, ge=1)
     """torch intra-op threads. Alone on a 2-core machine, two make a step ~1.6–1.7× faster
