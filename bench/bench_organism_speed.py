@@ -2,13 +2,14 @@
 
 * SFT step of ``train_sft`` (batch 16, images, every loss, data included), at 1 and 2 torch threads,
   with the batches built in a loader worker and in line (train_sft picks the worker only when the
-  threads leave a core free).
+  threads leave a core free); then at 2 threads in line per batch size (``--batch-sizes``): the
+  step is ~linear in the batch, which is why a smaller batch is no shortcut (docs/organism.md).
 * GRPO (from the packaged checkpoint, a few steps): one recipe at 1 and at 2 threads, then both
   recipes side by side in worker processes (the pipeline's default on a machine with 2+ cores)
   against one after the other.
 
 Run it on an otherwise idle machine: every number is wall time. docs/performance.md records a run.
-Usage: python bench/bench_organism_speed.py [--sft-steps 12] [--grpo-steps 6]
+Usage: python bench/bench_organism_speed.py [--sft-steps 12] [--grpo-steps 6] [--batch-sizes 8 16]
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from robustcot.organism.pipeline import train_recipes
 from robustcot.organism.sft import SFTConfig, train_sft
 
 
-def sft_step_seconds(threads: int, steps: int, prefetch: bool) -> float:
+def sft_step_seconds(threads: int, steps: int, prefetch: bool, batch_size: int = 16) -> float:
     """Mean wall time of an image step of :func:`train_sft` itself (data, every loss, the update),
     from the times its ``on_step`` callback is called; the first 3 steps warm up."""
     marks: list[float] = []
-    config = SFTConfig(steps=steps + 4, text_warmup_steps=0, threads=threads)
+    config = SFTConfig(steps=steps + 4, text_warmup_steps=0, threads=threads, batch_size=batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         train_sft(
             config,
@@ -43,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sft-steps", type=int, default=12)
     ap.add_argument("--grpo-steps", type=int, default=6)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16])
     args = ap.parse_args()
     print("SFT step, seconds (batch 16):")
     sft = {}
@@ -54,6 +56,9 @@ def main() -> None:
     for threads in (1, 2):
         print(f"  {threads} thread(s): loader worker over in line {sft[threads, False] / sft[threads, True]:.2f}x")
     print(f"  two threads over one (loader worker): {sft[1, True] / sft[2, True]:.2f}x")
+    print("SFT step, seconds, two threads, batches built in line, by batch size:")
+    for batch in args.batch_sizes:
+        print(f"  batch {batch}: {sft_step_seconds(2, args.sft_steps, False, batch):.3f}", flush=True)
 
     checkpoint = ensure_organism()
     grpo = GRPOConfig(steps=args.grpo_steps, save_every=args.grpo_steps, prompts=64)
