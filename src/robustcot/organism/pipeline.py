@@ -3,12 +3,14 @@
 ``train_organism(seed, out)`` writes::
 
     out/sft/                         the SFT checkpoint (loadable as hf:<path>)
+    out/calibrated/                  the SFT model after letter calibration (organism/calibrate.py),
+                                     where GRPO starts; absent when calibration is off
     out/grpo/<recipe>/checkpoint-N   GRPO checkpoints per recipe ("augmented", "plain")
     out/sweep/                       robustcot.train.sweep output: an evaluation per checkpoint
-                                     (runs named by recipe; step 0 is the SFT model), curves.png
+                                     (runs named by recipe; step 0 is GRPO's starting model), curves.png
     out/curves.parquet               the curves, column ``recipe`` naming the GRPO run
     out/validation/                  the same sweep on validation scenes, base variant only
-    out/controls/blank/              the SFT model on blank images (image-reliance control)
+    out/controls/blank/              GRPO's starting model on blank images (image-reliance control)
     out/organism.json                timings, settings and the headline numbers (``curves``: test
                                      scenes; ``validation``: validation scenes)
 
@@ -33,6 +35,7 @@ import pandas as pd
 
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
+from robustcot.organism.calibrate import CalibrationConfig
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.sft import SFTConfig
 
@@ -132,6 +135,7 @@ def train_organism(
     *,
     sft: SFTConfig | None = None,
     grpo: GRPOConfig | None = None,
+    calibration: CalibrationConfig | None = CalibrationConfig(),  # noqa: B008  (immutable settings)
     recipes: tuple[str, ...] = RECIPES,
     eval_limit: int = 200,
     eval_seed: int = 0,
@@ -139,6 +143,7 @@ def train_organism(
 ) -> OrganismResult:
     """SFT then GRPO per recipe for ``seed``; every checkpoint evaluated on held-out scenes.
 
+    ``calibration`` None skips the letter calibration (GRPO then starts from the SFT model).
     ``recipes`` picks GRPO runs: ``augmented`` (the study's injections at 10% each) and ``plain``
     (no injection). Finished stages found in ``out`` are reused, so an interrupted run resumes.
     ``validation_seed`` None skips the validation sweep.
@@ -164,8 +169,19 @@ def train_organism(
         train_sft(sft, sft_dir)
         timings["sft_s"] = time.perf_counter() - start
 
+    start_dir = sft_dir
+    if calibration is not None:
+        calibration = calibration.model_copy(update={"seed": seed})
+        start_dir = out / "calibrated"
+        if not (start_dir / "config.json").exists():
+            from robustcot.organism.calibrate import calibrate
+
+            start = time.perf_counter()
+            calibrate(sft_dir, start_dir, calibration)
+            timings["calibration_s"] = time.perf_counter() - start
+
     pending = [r for r in recipes if not any((out / "grpo" / r).glob("checkpoint-*"))]
-    timings.update(train_recipes(sft_dir, out / "grpo", pending, grpo))
+    timings.update(train_recipes(start_dir, out / "grpo", pending, grpo))
     runs = {recipe: out / "grpo" / recipe for recipe in recipes}
 
     def curves_on(scenes_seed: int, variants: tuple[str, ...], directory: str) -> pd.DataFrame:
@@ -177,7 +193,7 @@ def train_organism(
             variants,
             out=out / directory,
             config=EvalConfig(limit=eval_limit, seed=scenes_seed, hf=hf, batch_size=batch),
-            base_model=f"hf:{sft_dir}",
+            base_model=f"hf:{start_dir}",
         )
         timings[f"{directory}_s"] = time.perf_counter() - start
         return swept.curves.rename(columns={"run": "recipe"})
@@ -187,11 +203,12 @@ def train_organism(
     validation = None if validation_seed is None else curves_on(validation_seed, ("base",), "validation")
 
     start = time.perf_counter()
-    blank = blank_image_accuracy(sft_dir, out / "controls" / "blank", limit=eval_limit, eval_seed=eval_seed)
+    blank = blank_image_accuracy(start_dir, out / "controls" / "blank", limit=eval_limit, eval_seed=eval_seed)
     timings["blank_control_s"] = time.perf_counter() - start
     summary = {
         "seed": seed,
         "sft": sft.model_dump(),
+        "calibration": None if calibration is None else calibration.model_dump(),
         "grpo": grpo.model_dump(),
         "eval": {"limit": eval_limit, "seed": eval_seed, "validation_seed": validation_seed},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},  # stages run by this call only

@@ -88,11 +88,6 @@ class SFTConfig(BaseModel):
     the column only half-way, with the column at 20 the column is learned and the row lost; at 10
     left/right is answered 0.98-1.00 in three seeds of three and the row is kept in one, mostly kept
     (above/below 0.75) in two (docs/organism.md)."""
-    letter_smoothing: float = Field(0.1, ge=0, lt=0.5)
-    """Share of the answer letter's target probability spread evenly over the question's other
-    letters. Templated traces make the letter a certain copy of the think's conclusion (letter
-    entropy 0.02 nats after SFT), which leaves GRPO nothing to sharpen; a real SFT model is not that
-    sure. Below 0.5 the most likely letter, and with it every accuracy, is unchanged."""
     point_weight: float = Field(1.0, ge=0)
     """Weight of the option-pointing loss: one attention head is pointed, where the answer letter is
     predicted, at the text of the option the think concluded (0 turns it off)."""
@@ -155,7 +150,8 @@ def target_loss(
     """Next-token cross-entropy over the target tokens of a collated batch, a weighted mean in which
     a token read from the image (a grounding row's query position) weighs ``lookup_weights`` of its
     kind of lookup, and every other token 1. At the answer letter the target is the letter with
-    probability ``1 - letter_smoothing``, the rest spread evenly over the question's other letters."""
+    probability ``1 - letter_smoothing``, the rest spread evenly over the question's other letters
+    (the calibration stage, :mod:`robustcot.organism.calibrate`)."""
     import torch
     import torch.nn.functional as F
 
@@ -386,7 +382,7 @@ def train_sft(
     result = SFTResult(checkpoint=out)
     for step, batch in enumerate(prefetched(config, processor, prefetch)):
         with_images = step >= config.text_warmup_steps
-        loss = target_loss(model, batch, config.lookup_loss_weights, config.letter_smoothing)
+        loss = target_loss(model, batch, config.lookup_loss_weights)
         aux = {}
         if probe and with_images:
             aux["cells"] = probe.loss(batch["cells"])
