@@ -3,6 +3,8 @@ the ``organism`` model spec, and a shortened training run that learns."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from robustcot.data.synthetic import synthetic_sample
@@ -438,6 +440,39 @@ def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
     assert len([e for e in result.log_history if "robustcot/accuracy" in e]) == 2
 
 
+def _letter_probabilities(checkpoint, batch):
+    """Teacher-forced distribution over each trace's option letters where its answer letter is predicted."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint).eval()
+    inputs = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+    with torch.no_grad():
+        logits = model(**{k: batch[k] for k in inputs}).logits
+    row, position, _, options = batch["answers"].unbind(1)
+    probs = logits[row, position][:, batch["letter_ids"]].softmax(-1)
+    return [p[:k] / p[:k].sum() for p, k in zip(probs, options.tolist(), strict=True)]
+
+
+def test_calibration_leaves_the_organism_unsure_of_its_letters_but_keeps_its_choices(tmp_path, organism_processor):
+    """The packaged SFT model is near-certain of its letters; a short calibration run (the answer
+    letter smoothed by 0.1) makes it less sure without changing which letter it picks."""
+    from robustcot.organism.calibrate import CalibrationConfig, calibrate
+    from robustcot.organism.model import PACKAGED
+
+    out = calibrate(PACKAGED, tmp_path / "calibrated", CalibrationConfig(steps=25, seed=1, threads=2))
+    stream = tr.trace_stream(organism_processor, {"base": 1.0, "follow": 1.0}, seed=9)
+    batch = tr.collate(organism_processor, [next(stream) for _ in range(24)])
+    before, after = _letter_probabilities(PACKAGED, batch), _letter_probabilities(out, batch)
+    chosen = [int(p.argmax()) for p in before]
+    assert sum(int(p.argmax()) == c for p, c in zip(after, chosen, strict=True)) >= 22
+    top_before = sum(float(p.max()) for p in before) / len(before)
+    top_after = sum(float(p.max()) for p in after) / len(after)
+    assert top_before > 0.95 and top_after < top_before - 0.05, (top_before, top_after)
+    meta = json.loads((out / "organism.json").read_text())
+    assert meta["stage"] == "calibration" and meta["from"]["stage"] == "sft"
+
+
 def test_organism_train_command_refuses_unknown_recipes(tmp_path):
     from typer.testing import CliRunner
 
@@ -475,14 +510,17 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
 
     pytest.importorskip("trl")
     args = ["organism", "train", "--seed", "3", "--out", str(tmp_path), "--sft-steps", "2",
-            "--sft-threads", "2", "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
+            "--sft-threads", "2", "--calibration-steps", "2", "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     summary = json.loads((tmp_path / "organism.json").read_text())
     assert summary["seed"] == 3 and summary["sft"]["steps"] == 2 and summary["grpo"]["steps"] == 2
     assert summary["sft"]["threads"] == 2 and summary["sft"]["lr"] == SFTConfig().lr  # the rest: the recipe's
+    assert summary["calibration"]["steps"] == 2 and summary["calibration"]["seed"] == 3
+    assert json.loads((tmp_path / "calibrated" / "organism.json").read_text())["stage"] == "calibration"
     assert set(summary["timings_s"]) == {
         "sft_s",
+        "calibration_s",
         "grpo_augmented_s",
         "grpo_plain_s",
         "sweep_s",
@@ -502,12 +540,12 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
     assert set(curves["variant"]) == set(CURVE_VARIANTS)
     assert 0.0 <= summary["blank_image_base_accuracy_sft"] <= 1.0
 
-    weights = (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns
+    weights = {stage: (tmp_path / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "calibrated")}
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     resumed = json.loads((tmp_path / "organism.json").read_text())
     assert set(resumed["timings_s"]) == {"sweep_s", "validation_s", "blank_control_s"}  # nothing retrained
-    assert (tmp_path / "sft" / "model.safetensors").stat().st_mtime_ns == weights
+    assert {stage: (tmp_path / stage / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
     assert resumed["curves"] == summary["curves"]
 
 

@@ -464,17 +464,21 @@ def organism_train(
     out: Annotated[Path, typer.Option(help="output directory; re-run to resume")] = Path("runs/organism"),
     sft_steps: Annotated[int | None, typer.Option(help="SFT steps (default: the recipe's)")] = None,
     sft_threads: Annotated[int | None, typer.Option(help="SFT torch threads (default: the recipe's 1; 2 is ~1.6-1.7x faster alone on 2 cores)")] = None,
+    calibration_steps: Annotated[int | None, typer.Option(help="letter-calibration steps between SFT and GRPO (0: none; default: the recipe's)")] = None,
     grpo_steps: Annotated[int | None, typer.Option(help="GRPO steps per recipe (default: the recipe's)")] = None,
     grpo_lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: the recipe's)")] = None,
     recipes: Annotated[str, typer.Option(help="GRPO recipes: augmented,plain")] = "augmented,plain",
     limit: Annotated[int, typer.Option(help="held-out scenes per evaluation")] = 200,
 ) -> None:
-    """Train the organism (SFT, then GRPO per recipe); evaluate every checkpoint on held-out scenes."""
+    """Train the organism (SFT, letter calibration, then GRPO per recipe); evaluate every checkpoint
+    on held-out scenes."""
+    from robustcot.organism.calibrate import CalibrationConfig
     from robustcot.organism.grpo import GRPOConfig
     from robustcot.organism.pipeline import train_organism
     from robustcot.organism.sft import SFTConfig
 
     sft = SFTConfig(**{k: v for k, v in {"steps": sft_steps, "threads": sft_threads}.items() if v is not None})
+    calibration = CalibrationConfig(**({} if calibration_steps is None else {"steps": calibration_steps}))
     try:
         result = train_organism(
             seed,
@@ -483,6 +487,7 @@ def organism_train(
             grpo=GRPOConfig(
                 **{k: v for k, v in {"steps": grpo_steps, "lr": grpo_lr}.items() if v is not None}
             ),
+            calibration=None if calibration_steps == 0 else calibration,
             recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
             eval_limit=limit,
         )
