@@ -1,4 +1,5 @@
-"""The organism study end to end: per seed SFT, GRPO with and without augmentation, curves, controls.
+"""The organism study end to end: per seed SFT, letter calibration, GRPO with and without
+augmentation, curves, controls.
 
 For every seed it runs :func:`robustcot.organism.pipeline.train_organism` (finished stages are
 reused, so an interrupted bench resumes), then aggregates over seeds into ``OUT/summary.json`` and
@@ -110,7 +111,7 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
             ax.plot(agg["step"], agg["mean"], marker="o", label=recipe)
             ax.fill_between(agg["step"], agg["mean"] - agg["std"], agg["mean"] + agg["std"], alpha=0.2)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("GRPO step (0 = SFT)")
+        ax.set_xlabel("GRPO step (0 = its starting model)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"organism, {table['seed'].nunique()} seed(s), mean ± 1 s.d.", fontsize=9)
