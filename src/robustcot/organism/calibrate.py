@@ -4,10 +4,11 @@ Templated traces make the answer letter a certain copy of the think's conclusion
 organism's letter entropy is ~0.02 nats, where a real SFT'd VLM keeps some doubt, and the study's
 finding that GRPO lowers letter entropy has nothing to act on. This stage trains the SFT model a
 little further on fresh traces with the answer letter's target smoothed: the letter with
-probability ``1 - letter_smoothing``, the question's other letters sharing the rest. The most likely
-letter, and so every greedy accuracy, is unchanged.
+probability ``1 - letter_smoothing``, the question's other letters sharing the rest. The target's
+most likely letter stays the trace's; over three seeds greedy base accuracy went 0.910 -> 0.927
+(the further steps also sharpened the row lookups) while letter entropy rose 0.02 -> 0.41 nats.
 
-Why after SFT and not during it: smoothing the letter from the first step cost 7–15 points of base
+Why after SFT and not during it: smoothing the letter from the first step cost 3.5–20 points of base
 accuracy in three seeds (docs/organism.md); the model must also learn to spread mass over a
 question's other options, a burden while it is still learning to read the image.
 """
@@ -59,7 +60,6 @@ def calibrate(sft_checkpoint: Path, out: Path, config: CalibrationConfig) -> Pat
 
     torch.set_num_threads(config.threads)
     start = time.perf_counter()
-    torch.manual_seed(config.seed)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(sft_checkpoint).train()
     processor = load_processor(sft_checkpoint)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.0)
