@@ -486,6 +486,17 @@ def test_organism_train_command_refuses_unknown_recipes(tmp_path):
     assert not (tmp_path / "sft").exists()  # refused before any training
 
 
+def test_organism_train_command_accepts_no_calibration(tmp_path):
+    """``--calibration-steps 0`` turns the stage off; it reaches the recipe check, not a settings error."""
+    from typer.testing import CliRunner
+
+    from robustcot.cli import app
+
+    args = ["organism", "train", "--out", str(tmp_path), "--calibration-steps", "0", "--recipes", "plian"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "plian" in result.output, result.output
+
+
 def test_organism_refuses_to_validate_on_the_test_scenes(tmp_path):
     from robustcot.errors import ConfigError
     from robustcot.organism.pipeline import train_organism

@@ -478,7 +478,11 @@ def organism_train(
     from robustcot.organism.sft import SFTConfig
 
     sft = SFTConfig(**{k: v for k, v in {"steps": sft_steps, "threads": sft_threads}.items() if v is not None})
-    calibration = CalibrationConfig(**({} if calibration_steps is None else {"steps": calibration_steps}))
+    calibration = (
+        None
+        if calibration_steps == 0
+        else CalibrationConfig(**({} if calibration_steps is None else {"steps": calibration_steps}))
+    )
     try:
         result = train_organism(
             seed,
@@ -487,7 +491,7 @@ def organism_train(
             grpo=GRPOConfig(
                 **{k: v for k, v in {"steps": grpo_steps, "lr": grpo_lr}.items() if v is not None}
             ),
-            calibration=None if calibration_steps == 0 else calibration,
+            calibration=calibration,
             recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
             eval_limit=limit,
         )

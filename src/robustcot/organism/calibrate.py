@@ -64,19 +64,17 @@ def calibrate(sft_checkpoint: Path, out: Path, config: CalibrationConfig) -> Pat
     processor = load_processor(sft_checkpoint)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.0)
     stream = trace_stream(processor, DEFAULT_MIX, seed=config.seed, start=FIRST_TRACE)
-    losses = []
     for _ in range(config.steps):
         batch = collate(processor, [next(stream) for _ in range(config.batch_size)])
         loss = target_loss(model, batch, letter_smoothing=config.letter_smoothing)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
     meta = {
         "stage": "calibration",
         "calibration": config.model_dump(),
         "from": json.loads((Path(sft_checkpoint) / "organism.json").read_text()),
         "train_seconds": round(time.perf_counter() - start, 1),
-        "final_loss": losses[-1],
+        "final_loss": float(loss.detach()),
     }
     return save_checkpoint(model.eval(), processor, Path(out), meta)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
-from robustcot.organism.calibrate import CalibrationConfig
+from robustcot.organism.calibrate import CalibrationConfig, calibrate
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.sft import SFTConfig
 
@@ -174,8 +174,6 @@ def train_organism(
         calibration = calibration.model_copy(update={"seed": seed})
         start_dir = out / "calibrated"
         if not (start_dir / "config.json").exists():
-            from robustcot.organism.calibrate import calibrate
-
             start = time.perf_counter()
             calibrate(sft_dir, start_dir, calibration)
             timings["calibration_s"] = time.perf_counter() - start
