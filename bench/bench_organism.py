@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from robustcot.analysis.stats import mcnemar_exact
+from robustcot.organism.calibrate import CalibrationConfig
 from robustcot.organism.grpo import GRPOConfig
 from robustcot.organism.pipeline import RECIPES, train_organism
 from robustcot.organism.sft import SFTConfig
@@ -128,7 +129,7 @@ def main() -> None:
     ap.add_argument("--grpo-steps", type=int, default=GRPOConfig().steps)
     ap.add_argument("--grpo-lr", type=float, default=GRPOConfig().lr)
     ap.add_argument("--sft-threads", type=int, default=SFTConfig().threads,
-                    help="torch threads of the SFT stage (2 on an otherwise idle 2-core machine)")
+                    help="torch threads of SFT and calibration (2 alone on a 2-core machine, 1 per run side by side)")
     ap.add_argument("--save-every", type=int, default=GRPOConfig().save_every)
     ap.add_argument("--limit", type=int, default=200, help="held-out scenes per evaluation")
     args = ap.parse_args()
@@ -136,8 +137,15 @@ def main() -> None:
     for seed in args.seeds:
         grpo = GRPOConfig(steps=args.grpo_steps, lr=args.grpo_lr, save_every=args.save_every)
         sft = SFTConfig(threads=args.sft_threads)
+        calibration = CalibrationConfig(threads=args.sft_threads)
         result = train_organism(
-            seed, args.out / f"seed{seed}", sft=sft, grpo=grpo, recipes=RECIPES, eval_limit=args.limit
+            seed,
+            args.out / f"seed{seed}",
+            sft=sft,
+            calibration=calibration,
+            grpo=grpo,
+            recipes=RECIPES,
+            eval_limit=args.limit,
         )
         summaries[seed] = result.summary
         print(f"seed {seed}: {json.dumps(result.summary['timings_s'])}", flush=True)

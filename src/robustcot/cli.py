@@ -463,7 +463,7 @@ def organism_train(
     seed: Annotated[int, typer.Option(help="seed of weights, scenes, injections, sampling")] = 0,
     out: Annotated[Path, typer.Option(help="output directory; re-run to resume")] = Path("runs/organism"),
     sft_steps: Annotated[int | None, typer.Option(help="SFT steps (default: the recipe's)")] = None,
-    sft_threads: Annotated[int | None, typer.Option(help="SFT torch threads (default: the recipe's 1; 2 is ~1.6-1.7x faster alone on 2 cores)")] = None,
+    sft_threads: Annotated[int | None, typer.Option(help="SFT and calibration torch threads (default: the recipe's 2; 1 per run when runs share the cores)")] = None,
     calibration_steps: Annotated[int | None, typer.Option(help="letter-calibration steps between SFT and GRPO (0: none; default: the recipe's)")] = None,
     grpo_steps: Annotated[int | None, typer.Option(help="GRPO steps per recipe (default: the recipe's)")] = None,
     grpo_lr: Annotated[float | None, typer.Option(help="GRPO learning rate (default: the recipe's)")] = None,
@@ -481,7 +481,9 @@ def organism_train(
     calibration = (
         None
         if calibration_steps == 0
-        else CalibrationConfig(**({} if calibration_steps is None else {"steps": calibration_steps}))
+        else CalibrationConfig(
+            **{k: v for k, v in {"steps": calibration_steps, "threads": sft_threads}.items() if v is not None}
+        )
     )
     try:
         result = train_organism(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from robustcot.organism.sft import DEFAULT_MIX, save_checkpoint, target_loss
+from robustcot.organism.sft import DEFAULT_MIX, LinearPatchEmbedding, save_checkpoint, target_loss
 from robustcot.organism.traces import collate, trace_stream
 
 #: Trace index the calibration stream starts at: beyond any SFT run's traces, so its scenes are new.
@@ -42,7 +42,7 @@ class CalibrationConfig(BaseModel):
     letter_smoothing: float = Field(0.1, gt=0, lt=0.5)
     """Share of the answer letter's target probability spread evenly over the question's other
     letters."""
-    threads: int = Field(1, ge=1)
+    threads: int = Field(2, ge=1)
     """torch intra-op threads (part of what reproduces a run, as for SFT)."""
 
 
@@ -61,6 +61,7 @@ def calibrate(sft_checkpoint: Path, out: Path, config: CalibrationConfig) -> Pat
     torch.set_num_threads(config.threads)
     start = time.perf_counter()
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(sft_checkpoint).train()
+    patch_embedding = LinearPatchEmbedding(model)
     processor = load_processor(sft_checkpoint)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.0)
     stream = trace_stream(processor, DEFAULT_MIX, seed=config.seed, start=FIRST_TRACE)
@@ -70,6 +71,7 @@ def calibrate(sft_checkpoint: Path, out: Path, config: CalibrationConfig) -> Pat
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    patch_embedding.remove()
     meta = {
         "stage": "calibration",
         "calibration": config.model_dump(),

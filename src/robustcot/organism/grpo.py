@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from robustcot.organism.traces import TRAIN_SCENE_SEED
+from robustcot.prompting.profiles import ORGANISM
 
 #: Offset of the GRPO scene seeds from the SFT scene seeds.
 GRPO_SCENE_OFFSET = 500_000
@@ -65,7 +66,8 @@ class GRPOResult:
 
 
 def train_grpo(sft_checkpoint: Path, out: Path, config: GRPOConfig) -> GRPOResult:
-    """GRPO from ``sft_checkpoint``; writes ``out/data`` (prompts) and ``out/checkpoint-<step>``."""
+    """GRPO from ``sft_checkpoint``; writes ``out/data`` (prompts, in the ``organism`` profile the
+    SFT traces use) and ``out/checkpoint-<step>``."""
     import torch
 
     from robustcot.train.augment import INJECTIONS, AugmentConfig
@@ -80,7 +82,9 @@ def train_grpo(sft_checkpoint: Path, out: Path, config: GRPOConfig) -> GRPOResul
         else False
     )
     scene_seed = TRAIN_SCENE_SEED + GRPO_SCENE_OFFSET + config.seed
-    data = prepare(f"synthetic:{config.prompts}", out / "data", seed=scene_seed, augment=augment)
+    data = prepare(
+        f"synthetic:{config.prompts}", out / "data", seed=scene_seed, augment=augment, profile=ORGANISM
+    )
     result = train_trl(
         data.trl_dir,
         sft_checkpoint,

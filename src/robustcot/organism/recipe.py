@@ -62,17 +62,20 @@ TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
 def build_tokenizer(vocab_size: int = ARCHITECTURE["vocab_size"]) -> PreTrainedTokenizerFast:
     """Retrain the ``tiny`` tokenizer's pipeline on the organism's texts (deterministic).
 
-    The corpus is rendered with the ``tiny`` processor: rendering only needs the chat template,
-    which both share.
+    The corpus is rendered with the ``tiny`` processor given the organism's chat template:
+    rendering only needs the template.
     """
     from tokenizers import AddedToken
 
+    from robustcot.models.chat_template import NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
     from robustcot.models.tiny import build_processor as tiny_processor
     from robustcot.models.tiny import build_tokenizer as tiny_tokenizer
     from robustcot.organism.traces import tokenizer_corpus
 
     base = tiny_tokenizer()
-    corpus = tokenizer_corpus(tiny_processor(base))
+    renderer = tiny_processor(base)
+    renderer.chat_template = NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
+    corpus = tokenizer_corpus(renderer)
     tokenizer = base.train_new_from_iterator(corpus, vocab_size=vocab_size, show_progress=False)
     tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in TAG_TOKENS])
     tokenizer.padding_side = "left"
@@ -80,11 +83,14 @@ def build_tokenizer(vocab_size: int = ARCHITECTURE["vocab_size"]) -> PreTrainedT
 
 
 def build_processor(tokenizer: PreTrainedTokenizerFast) -> ProcessorMixin:
-    """Image-only Qwen2.5-VL processor that keeps the 112 px scenes at exactly 4×4 image tokens."""
-    from robustcot.models.chat_template import QWEN_STYLE_CHAT_TEMPLATE
+    """Image-only Qwen2.5-VL processor that keeps the 112 px scenes at exactly 4×4 image tokens,
+    with a chat template that writes no default system turn (the ``organism`` prompt profile)."""
+    from robustcot.models.chat_template import NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
     from robustcot.models.processor import image_only_processor
 
-    return image_only_processor(tokenizer, **ARCHITECTURE["image"], chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+    return image_only_processor(
+        tokenizer, **ARCHITECTURE["image"], chat_template=NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
+    )
 
 
 def build_model(tokenizer: PreTrainedTokenizerFast, seed: int) -> Qwen2_5_VLForConditionalGeneration:

@@ -2,8 +2,9 @@
 
 A trace is a prompt (the chat-templated user turn, plus an assistant prefill for some kinds) and the
 target continuation the model learns to write. Prompts go through the same pieces as evaluation:
-:func:`robustcot.perturb.variants.perturb` for captions and prefills, the ``default`` profile's user
-text, and the chat template with ``continue_final_message`` for prefills (the parity with
+:func:`robustcot.perturb.variants.perturb` for captions and prefills, the ``organism`` profile's user
+text (:data:`robustcot.prompting.profiles.ORGANISM`: question and options, no instruction), and the
+chat template with ``continue_final_message`` for prefills (the parity with
 :meth:`robustcot.models.hf.HFBackend.render` is tested). What the model learns at training time is
 therefore exactly what it is asked at evaluation time.
 
@@ -36,7 +37,8 @@ from robustcot.data.synthetic import synthetic_sample
 from robustcot.organism.thinks import LOOKUP_KINDS, lookups, worked_think
 from robustcot.perturb.variants import perturb, statements
 from robustcot.prompting.conversation import Conversation
-from robustcot.prompting.profile import DEFAULT, PromptProfile
+from robustcot.prompting.profile import PromptProfile
+from robustcot.prompting.profiles import ORGANISM
 
 KINDS = ("base", "caption", "stop", "follow")
 #: Scene seeds at or above this are training scenes; evaluation uses small seeds (0 by default).
@@ -70,7 +72,7 @@ def render_prompt(processor: Any, conversation: Conversation) -> str:
     )
 
 
-def reasoning(sample: Sample, statement: str, profile: PromptProfile = DEFAULT) -> str:
+def reasoning(sample: Sample, statement: str, profile: PromptProfile = ORGANISM) -> str:
     """The templated think for a fact: the worked steps that lead to the statement, then the statement.
 
     The injected-reasoning opener ("Let me look at the image carefully.") is left out of the
@@ -86,7 +88,7 @@ def answer(index: int) -> str:
 
 
 def make_trace(
-    sample: Sample, kind: str, processor: Any, *, seed: int, profile: PromptProfile = DEFAULT
+    sample: Sample, kind: str, processor: Any, *, seed: int, profile: PromptProfile = ORGANISM
 ) -> Trace:
     """Build one trace of ``kind``; ``seed`` picks the asserted option of a ``follow`` trace."""
     gold = sample.gold_index
@@ -151,7 +153,7 @@ def tokenizer_corpus(processor: Any, n: int = 400, seed: int = 0) -> list[str]:
             texts += [trace.prompt, trace.target]
         for variant in VARIANTS:
             pp = perturb(sample, variant, abstain=bool(i % 2), seed=seed)
-            texts.append(DEFAULT.user_text(pp.question, pp.options) + (pp.prefill or ""))
+            texts.append(ORGANISM.user_text(pp.question, pp.options) + (pp.prefill or ""))
     return texts
 
 

@@ -9,13 +9,17 @@ which part is ours.
 
 :func:`profile_for_model` picks a profile from a model spec (``hf:Osilly/Vision-R1-7B``,
 ``vllm:...``, ``openai:gpt-4o``) with an ordered pattern table — first match wins, specific before
-generic — and any explicit profile name overrides it. Local checkpoints (``hf:/ckpt/step_250``)
-match nothing and get ``default``; name the profile explicitly for those.
+generic — and any explicit profile name overrides it. A local checkpoint that names its profile
+(:func:`write_checkpoint_profile`: robustcot's training writes it into every checkpoint it saves)
+gets that one; other local checkpoints (``hf:/ckpt/step_250``) match nothing and get ``default``,
+so name the profile explicitly for those.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from robustcot.prompting.profile import DEFAULT, PromptProfile, get_profile, register_profile
 
@@ -178,7 +182,21 @@ CLOSED_API = PromptProfile(
     generation={"max_new_tokens": 4096},
 )
 
-BUILTIN: tuple[PromptProfile, ...] = (QWEN25_VL, VISION_R1, VIDEO_R1, VLAA_THINKER, VIGORL_SPATIAL, SPACER, R1, CLOSED_API)
+ORGANISM = PromptProfile(
+    name="organism",
+    description=(
+        "robustcot's CPU model organism (robustcot.organism), trained on exactly this prompt: the question and "
+        "its options, no instruction and no system turn (its chat template writes none by default). The "
+        "<think>/<answer> format is learned, not asked for; the instruction and the default system prompt "
+        "were 47 of every ~120 training tokens and carried nothing the organism could use."
+    ),
+    user_template="{question}\nOptions:\n{options}",
+    generation={"do_sample": False, "max_new_tokens": 48},
+)
+
+BUILTIN: tuple[PromptProfile, ...] = (
+    QWEN25_VL, VISION_R1, VIDEO_R1, VLAA_THINKER, VIGORL_SPATIAL, SPACER, R1, CLOSED_API, ORGANISM
+)
 for _profile in BUILTIN:
     register_profile(_profile)
 
@@ -210,8 +228,38 @@ def register_model_pattern(pattern: str, profile: str, *, first: bool = True) ->
         MODEL_PATTERNS.append(rule)
 
 
+#: File in a checkpoint directory naming the prompt profile the checkpoint was trained with.
+CHECKPOINT_PROFILE_FILE = "robustcot_profile.json"
+
+
+def write_checkpoint_profile(directory: str | Path, profile: str) -> None:
+    """Record in ``directory`` that the checkpoint there was trained on ``profile``'s prompts."""
+    (Path(directory) / CHECKPOINT_PROFILE_FILE).write_text(json.dumps({"prompt_profile": profile}) + "\n")
+
+
+def checkpoint_profile_name(model_spec: str) -> str | None:
+    """The profile a local checkpoint names (:func:`write_checkpoint_profile`), else None."""
+    from robustcot.errors import ConfigError
+    from robustcot.models.registry import local_weights
+
+    try:
+        directory = local_weights(model_spec)
+    except ConfigError:
+        return None
+    marker = directory / CHECKPOINT_PROFILE_FILE if directory is not None else None
+    if marker is None or not marker.is_file():
+        return None
+    try:
+        return str(json.loads(marker.read_text())["prompt_profile"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{marker}: not a prompt-profile record ({exc!r}); expected {{\"prompt_profile\": NAME}}") from exc
+
+
 def profile_name_for_model(model_spec: str) -> str:
-    """Name of the first profile whose pattern matches ``model_spec``; ``default`` when none does."""
+    """Name of the profile a local checkpoint records, else of the first profile whose pattern
+    matches ``model_spec``; ``default`` when none does."""
+    if (recorded := checkpoint_profile_name(model_spec)) is not None:
+        return recorded
     for pattern, name in MODEL_PATTERNS:
         if pattern.search(model_spec):
             return name

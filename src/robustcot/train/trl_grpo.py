@@ -14,6 +14,9 @@
   pass (its chat templating continues a trailing assistant turn), so prompt tokens line up.
 * **The prefill is not trained on.** Its tokens are returned as prompt tokens; TRL computes the
   loss, entropy and KL over completion tokens only.
+* **Prompt profile.** Every checkpoint records the prompt profile its data were rendered with
+  (:func:`robustcot.prompting.profiles.write_checkpoint_profile`), so evaluating
+  ``hf:out/checkpoint-N`` asks the model the way it was trained.
 * **Rewards.** :class:`TRLReward` scores ``prefill + completion`` with
   :mod:`robustcot.train.rewards` and logs every part (``robustcot/<part>``) and the shortcut
   detectors (``robustcot/shortcut/<name>``) through TRL's ``log_metric``.
@@ -150,6 +153,29 @@ class TRLResult:
     log_history: list[dict[str, Any]]
 
 
+def _data_profile(data: str | Path | Any) -> str | None:
+    """The profile :func:`~robustcot.train.export.prepare` recorded next to a ``trl`` dataset dir."""
+    import json
+
+    if not isinstance(data, str | Path):
+        return None
+    manifest = Path(data).parent / "manifest.json"
+    return json.loads(manifest.read_text()).get("profile") if manifest.is_file() else None
+
+
+def _profile_recorder(profile: str) -> Any:
+    """A trainer callback that writes ``profile`` into each checkpoint as it is saved."""
+    from transformers import TrainerCallback
+
+    from robustcot.prompting.profiles import write_checkpoint_profile
+
+    class RecordProfile(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            write_checkpoint_profile(Path(args.output_dir) / f"checkpoint-{state.global_step}", profile)
+
+    return RecordProfile()
+
+
 def _model_path(model: str | Path) -> str:
     if str(model) == "tiny":
         from robustcot.models.tiny import ensure_tiny
@@ -175,6 +201,7 @@ def train_trl(
     seed: int = 0,
     use_cpu: bool = False,
     bf16: bool | None = None,
+    profile: str | None = None,
     **grpo_args: Any,
 ) -> TRLResult:
     """Run GRPO with TRL on a dataset written by :func:`~robustcot.train.export.prepare` (its ``trl`` dir).
@@ -182,7 +209,9 @@ def train_trl(
     ``model`` is ``tiny``, a local path or a hub id. ``grpo_args`` go to ``GRPOConfig`` unchanged
     (e.g. ``use_vllm=True``, ``beta=0.01``, ``gradient_accumulation_steps``). Checkpoints are
     ``out/checkpoint-<step>`` with the processor saved next to the weights, so
-    :func:`robustcot.train.sweep.sweep` can evaluate them directly.
+    :func:`robustcot.train.sweep.sweep` can evaluate them directly. ``profile`` (the prompt profile
+    the data were rendered with, recorded in every checkpoint) defaults to the one ``prepare``
+    wrote in the manifest beside ``data``.
     """
     import torch
     from datasets import load_from_disk
@@ -220,6 +249,7 @@ def train_trl(
         train_dataset=dataset,
         processing_class=load_processor(path),
         rollout_func=prefill_rollout,
+        callbacks=[_profile_recorder(name)] if (name := profile or _data_profile(data)) else None,
     )
     trainer.train()
     checkpoints = sorted(Path(out).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
