@@ -9,7 +9,7 @@ over seeds. It also writes ``OUT/validation.csv`` (the same on validation scenes
 the numbers to choose settings on) and ``OUT/augmentation_effect.csv`` (augmented against plain,
 paired by scene). docs/organism.md reports a run of this script.
 
-Usage: python bench/bench_organism.py [--seeds 0 1 2] [--out runs/organism] [--grpo-steps 150]
+Usage: python bench/bench_organism.py [--seeds 0 1 2] [--out runs/organism] [--grpo-steps 100]
        [--grpo-lr 1e-4] [--limit 200] [--sft-threads 2]
 
 An SFT checkpoint already at ``OUT/seed<S>/sft`` is used as it is (e.g. a copy of the packaged one

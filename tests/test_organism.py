@@ -11,7 +11,7 @@ from robustcot.data.synthetic import synthetic_sample
 from robustcot.models.base import GenerationRequest
 from robustcot.organism import traces as tr
 from robustcot.perturb.variants import perturb
-from robustcot.prompting.profile import DEFAULT
+from robustcot.prompting.profiles import ORGANISM
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,29 @@ def organism_processor():
     return build_processor(build_tokenizer())
 
 
+@pytest.fixture(scope="module")
+def organism_backend():
+    from robustcot.models.hf import HFBackend, HFConfig
+    from robustcot.organism.model import ensure_organism
+
+    return HFBackend(ensure_organism(), HFConfig(device="cpu"), name="organism")
+
+
 @pytest.mark.parametrize("variant", ["base", "wrong_think", "stop_think", "wrong_caption"])
-def test_prompts_render_exactly_as_the_hf_backend_renders_them(tiny_backend, variant):
+def test_prompts_render_exactly_as_the_hf_backend_renders_them(organism_backend, variant):
     sample = synthetic_sample(3, seed=5)
     pp = perturb(sample, variant)
-    conv = DEFAULT.conversation(pp.question, pp.options, sample.load_images(), prefill=pp.prefill)
+    conv = ORGANISM.conversation(pp.question, pp.options, sample.load_images(), prefill=pp.prefill)
     request = GenerationRequest(key="k", conversation=conv, letters=["A", "B"])
-    assert tr.render_prompt(tiny_backend.processor, conv) == tiny_backend.render(request)
+    assert tr.render_prompt(organism_backend.processor, conv) == organism_backend.render(request)
+
+
+def test_evaluating_the_organism_asks_it_as_it_was_trained():
+    from robustcot.organism.model import ensure_organism
+    from robustcot.prompting.profiles import profile_name_for_model
+
+    assert profile_name_for_model("organism") == "organism"
+    assert profile_name_for_model(f"hf:{ensure_organism()}") == "organism"
 
 
 def test_trace_kinds_say_what_the_study_needs(organism_processor):
@@ -37,7 +53,11 @@ def test_trace_kinds_say_what_the_study_needs(organism_processor):
 
     base = tr.make_trace(sample, "base", organism_processor, seed=0)
     assert base.target == f"<think>{statement}</think><answer>{gold_letter}</answer>"
-    assert base.prompt.endswith("<|im_start|>assistant\n")
+    options = "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(sample.options))
+    assert base.prompt == (  # the organism profile: no system turn, no instruction
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>"
+        f"{sample.question}\nOptions:\n{options}<|im_end|>\n<|im_start|>assistant\n"
+    )
 
     caption = tr.make_trace(sample, "caption", organism_processor, seed=0)
     assert f"Image caption: {statement}" in caption.prompt and caption.target == base.target
@@ -438,6 +458,11 @@ def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
     assert manifest["seed"] == tr.TRAIN_SCENE_SEED + GRPO_SCENE_OFFSET  # scenes disjoint from SFT and eval
     assert manifest["augment"]["probabilities"]["wrong_caption"] == 0.25
     assert len([e for e in result.log_history if "robustcot/accuracy" in e]) == 2
+    assert manifest["profile"] == "organism"
+    from robustcot.prompting.profiles import profile_name_for_model
+
+    # every checkpoint says how it was prompted, so a sweep over them asks it the same way
+    assert profile_name_for_model(f"hf:{result.checkpoints[0]}") == "organism"
 
 
 def _letter_probabilities(checkpoint, batch):

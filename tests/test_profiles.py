@@ -49,6 +49,32 @@ def test_override_and_custom_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
         register_model_pattern("x", "no-such-profile")
 
 
+def test_a_local_checkpoint_that_names_its_profile_gets_it(tmp_path) -> None:
+    """Training writes the profile into each checkpoint; evaluating it picks that profile up, an
+    explicit override still wins, and a broken record is an error naming the file."""
+    from robustcot.prompting.profiles import CHECKPOINT_PROFILE_FILE, write_checkpoint_profile
+
+    checkpoint = tmp_path / "vision-r1-sft" / "checkpoint-50"
+    checkpoint.mkdir(parents=True)
+    assert profile_name_for_model(f"hf:{checkpoint}") == "vision-r1"  # the path's name, without a record
+    write_checkpoint_profile(checkpoint, "organism")
+    assert profile_name_for_model(f"hf:{checkpoint}") == "organism"
+    assert profile_for_model(f"hf:{checkpoint}", override="r1").name == "r1"
+    (checkpoint / CHECKPOINT_PROFILE_FILE).write_text('{"profile": "organism"}')
+    with pytest.raises(ConfigError, match=CHECKPOINT_PROFILE_FILE):
+        profile_name_for_model(f"hf:{checkpoint}")
+    write_checkpoint_profile(checkpoint, "no-such-profile")
+    with pytest.raises(KeyError, match="no-such-profile"):
+        profile_for_model(f"hf:{checkpoint}")
+    assert profile_name_for_model("hf:someone/remote-model") == "default"  # nothing local to read
+
+
+def test_organism_profile_asks_the_question_and_nothing_else() -> None:
+    organism = get_profile("organism")
+    assert organism.user_text("Where is the cup?", ["left", "right"]) == "Where is the cup?\nOptions:\nA. left\nB. right"
+    assert organism.system is None and organism.answer_marker == "<answer>"
+
+
 def test_every_profile_is_registered_with_authors_formats() -> None:
     names = {p.name for p in list_profiles()}
     assert {"qwen2.5-vl", "vision-r1", "video-r1", "vlaa-thinker", "vigorl-spatial", "spacer", "r1", "closed-api"} <= names

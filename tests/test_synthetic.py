@@ -72,6 +72,19 @@ def test_different_seeds_differ_and_samples_do_not_depend_on_n() -> None:
     assert [s.id for s in a] == [f"synthetic-0-{i}" for i in range(10)]
 
 
+def test_unencoded_samples_have_the_png_samples_pixels() -> None:
+    """Training streams skip the PNG round trip; what the model sees must not change."""
+    import numpy as np
+
+    from robustcot.data.synthetic import synthetic_sample
+
+    for i in range(10):
+        encoded, raw = synthetic_sample(i, seed=3), synthetic_sample(i, seed=3, png=False)
+        assert isinstance(encoded.images[0].data, bytes) and raw.images[0].data is None
+        assert np.array_equal(np.asarray(encoded.load_images()[0]), np.asarray(raw.load_images()[0]))
+        assert raw.model_dump(exclude={"images"}) == encoded.model_dump(exclude={"images"})
+
+
 def test_image_size_is_a_parameter() -> None:
     (sample,) = synthetic_samples(1, image_size=140)
     img = sample.load_images()[0]

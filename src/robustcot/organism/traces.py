@@ -134,7 +134,7 @@ def trace_stream(
     weights /= weights.sum()
     i = start
     while True:
-        sample = synthetic_sample(i, seed=TRAIN_SCENE_SEED + seed, image_size=image_size)
+        sample = synthetic_sample(i, seed=TRAIN_SCENE_SEED + seed, image_size=image_size, png=False)
         kind = kinds[int(np.random.default_rng([seed, i]).choice(len(kinds), p=weights))]
         yield make_trace(sample, kind, processor, seed=seed + i)
         sample.release_images()
