@@ -408,7 +408,7 @@ def test_batches_are_built_in_line_inside_a_pool_worker(organism_processor):
 
     from robustcot.organism.sft import SFTConfig
 
-    config = SFTConfig(steps=2, batch_size=2, text_warmup_steps=1)
+    config = SFTConfig(steps=2, batch_size=2, text_warmup_steps=1, threads=1)  # one thread: a core is free
     assert _loader_workers_and_batches(config, organism_processor) == (1, 2)
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(_loader_workers_and_batches, (config, organism_processor)) == (0, 2)
@@ -480,20 +480,24 @@ def _letter_probabilities(checkpoint, batch):
 
 
 def test_calibration_leaves_the_organism_unsure_of_its_letters_but_keeps_its_choices(tmp_path, organism_processor):
-    """The packaged SFT model is near-certain of its letters; a short calibration run (the answer
-    letter smoothed by 0.1) makes it less sure without changing which letter it picks."""
+    """A short calibration run (the answer letter smoothed by 0.1) makes the packaged SFT model less
+    sure of its letters (mean top probability 0.88 -> 0.78 on these traces) while it keeps picking
+    the same ones (22 of 24) and as many right ones."""
     from robustcot.organism.calibrate import CalibrationConfig, calibrate
     from robustcot.organism.model import PACKAGED
 
-    out = calibrate(PACKAGED, tmp_path / "calibrated", CalibrationConfig(steps=25, seed=1, threads=2))
+    out = calibrate(PACKAGED, tmp_path / "calibrated", CalibrationConfig(steps=60, seed=1, threads=2))
     stream = tr.trace_stream(organism_processor, {"base": 1.0, "follow": 1.0}, seed=9)
-    batch = tr.collate(organism_processor, [next(stream) for _ in range(24)])
+    traces = [next(stream) for _ in range(24)]
+    batch = tr.collate(organism_processor, traces)
     before, after = _letter_probabilities(PACKAGED, batch), _letter_probabilities(out, batch)
     chosen = [int(p.argmax()) for p in before]
-    assert sum(int(p.argmax()) == c for p, c in zip(after, chosen, strict=True)) >= 22
+    assert sum(int(p.argmax()) == c for p, c in zip(after, chosen, strict=True)) >= 21
+    right = [sum(int(p.argmax()) == t.answer_index for p, t in zip(ps, traces, strict=True)) for ps in (before, after)]
+    assert right[0] >= 20 and right[1] >= right[0] - 1, right
     top_before = sum(float(p.max()) for p in before) / len(before)
     top_after = sum(float(p.max()) for p in after) / len(after)
-    assert top_before > 0.95 and top_after < top_before - 0.05, (top_before, top_after)
+    assert top_after < top_before - 0.05, (top_before, top_after)
     meta = json.loads((out / "organism.json").read_text())
     assert meta["stage"] == "calibration" and meta["from"]["stage"] == "sft"
 
@@ -546,13 +550,14 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
 
     pytest.importorskip("trl")
     args = ["organism", "train", "--seed", "3", "--out", str(tmp_path), "--sft-steps", "2",
-            "--sft-threads", "2", "--calibration-steps", "2", "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
+            "--sft-threads", "1", "--calibration-steps", "2", "--grpo-steps", "2", "--limit", "4"]  # fmt: skip
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     summary = json.loads((tmp_path / "organism.json").read_text())
     assert summary["seed"] == 3 and summary["sft"]["steps"] == 2 and summary["grpo"]["steps"] == 2
-    assert summary["sft"]["threads"] == 2 and summary["sft"]["lr"] == SFTConfig().lr  # the rest: the recipe's
+    assert summary["sft"]["threads"] == 1 and summary["sft"]["lr"] == SFTConfig().lr  # the rest: the recipe's
     assert summary["calibration"]["steps"] == 2 and summary["calibration"]["seed"] == 3
+    assert summary["calibration"]["threads"] == 1  # --sft-threads sets both supervised stages
     assert json.loads((tmp_path / "calibrated" / "organism.json").read_text())["stage"] == "calibration"
     assert set(summary["timings_s"]) == {
         "sft_s",
@@ -608,7 +613,8 @@ def test_packaged_organism_comes_from_the_default_recipe_and_reads_the_image(tmp
         config = EvalConfig(model="organism", benchmark=benchmark, limit=60, variants=["base"], seed=0,
                             out=tmp_path / benchmark, batch_size=batch, hf=hf)  # fmt: skip
         records = run_eval(config, show_progress=False).records
-        assert (records["status"] == "ok").mean() > 0.95  # the format is learned
+        formatted = (records["status"] == "ok").mean()
+        assert formatted > (0.95 if benchmark == "synthetic" else 0.8), (benchmark, formatted)  # the format is learned
         accuracy[benchmark] = records["correct"].fillna(False).mean()
     assert accuracy["synthetic"] >= 0.65, accuracy  # chance is ~0.4 for this mix of 2-4 options
     assert accuracy["synthetic"] - accuracy["synthetic_blank"] >= 0.15, accuracy
