@@ -582,12 +582,14 @@ def test_organism_train_command_runs_every_stage_and_resumes(tmp_path):
     assert 0.0 <= summary["blank_image_base_accuracy_sft"] <= 1.0
 
     weights = {stage: (tmp_path / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "calibrated")}
-    again = CliRunner().invoke(app, args)
+    again = CliRunner().invoke(app, [*args[:-6], "--sft-threads", "2", *args[-6:]])
     assert again.exit_code == 0, again.output
     resumed = json.loads((tmp_path / "organism.json").read_text())
     assert set(resumed["timings_s"]) == {"sweep_s", "validation_s", "blank_control_s"}  # nothing retrained
     assert {stage: (tmp_path / stage / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
     assert resumed["curves"] == summary["curves"]
+    # the summary says what the reused checkpoints were trained with, not what this call asked for
+    assert resumed["sft"]["threads"] == resumed["calibration"]["threads"] == 1
 
 
 def test_packaged_organism_comes_from_the_default_recipe_and_reads_the_image(tmp_path):

@@ -104,6 +104,11 @@ def headline(curves: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _recorded(checkpoint: Path, stage: str) -> dict[str, Any]:
+    """The settings ``checkpoint``'s own ``organism.json`` says its ``stage`` was trained with."""
+    return json.loads((checkpoint / "organism.json").read_text())[stage]
+
+
 def _train_recipe(sft_dir: Path, run_dir: Path, config: GRPOConfig) -> float:
     from robustcot.organism.grpo import train_grpo
 
@@ -205,8 +210,9 @@ def train_organism(
     timings["blank_control_s"] = time.perf_counter() - start
     summary = {
         "seed": seed,
-        "sft": sft.model_dump(),
-        "calibration": None if calibration is None else calibration.model_dump(),
+        # what the checkpoints were trained with: a reused stage may have had other settings
+        "sft": _recorded(sft_dir, "sft"),
+        "calibration": None if calibration is None else _recorded(start_dir, "calibration"),
         "grpo": grpo.model_dump(),
         "eval": {"limit": eval_limit, "seed": eval_seed, "validation_seed": validation_seed},
         "timings_s": {k: round(v, 1) for k, v in timings.items()},  # stages run by this call only
