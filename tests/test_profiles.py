@@ -59,6 +59,7 @@ def test_a_local_checkpoint_that_names_its_profile_gets_it(tmp_path) -> None:
     assert profile_name_for_model(f"hf:{checkpoint}") == "vision-r1"  # the path's name, without a record
     write_checkpoint_profile(checkpoint, "organism")
     assert profile_name_for_model(f"hf:{checkpoint}") == "organism"
+    assert profile_name_for_model(f"vllm:{checkpoint}") == "organism"
     assert profile_for_model(f"hf:{checkpoint}", override="r1").name == "r1"
     (checkpoint / CHECKPOINT_PROFILE_FILE).write_text('{"profile": "organism"}')
     with pytest.raises(ConfigError, match=CHECKPOINT_PROFILE_FILE):

@@ -68,7 +68,9 @@ def _tiny(target: str, config: Any) -> Backend:
     return HFBackend(ensure_tiny(), config.hf, name="tiny")
 
 
-def _local_dir(target: str) -> Path | None:
+def local_directory(target: str) -> Path | None:
+    """``target`` as a local model directory, None when it is not one (a hub id): the locator of
+    schemes that load a path or a hub id."""
     return Path(target) if Path(target).is_dir() else None
 
 
@@ -78,7 +80,7 @@ def _tiny_dir(target: str) -> Path:
     return ensure_tiny()
 
 
-register_backend("hf", _hf, _local_dir)
+register_backend("hf", _hf, local_directory)
 register_backend("tiny", _tiny, _tiny_dir)
 register_alias("tiny", "tiny")
 

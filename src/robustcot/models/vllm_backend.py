@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from robustcot.models.base import Completion, GenerationRequest
 from robustcot.models.letters import LetterVocabulary
-from robustcot.models.registry import register_backend
+from robustcot.models.registry import local_directory, register_backend
 from robustcot.models.vllm_outputs import (
     Readout,
     completion_from_output,
@@ -244,4 +244,4 @@ def _factory(target: str, config: Any) -> VLLMBackend:
     return VLLMBackend(target, getattr(config, "vllm", None) or VLLMConfig(), name=f"vllm:{target}")
 
 
-register_backend("vllm", _factory)
+register_backend("vllm", _factory, local_directory)
