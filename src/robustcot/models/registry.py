@@ -85,5 +85,5 @@ register_backend("tiny", _tiny, _tiny_dir)
 register_alias("tiny", "tiny")
 
 # Backends that register themselves on import (last: they import register_backend from here).
-from robustcot.models import openai_api  # noqa: E402, F401
+from robustcot.models import openai_api, vllm_backend  # noqa: E402, F401
 from robustcot.organism import model as organism_model  # noqa: E402, F401
