@@ -40,5 +40,5 @@ def qwen_style_chat_template(default_system: str | None) -> str:
 
 
 QWEN_STYLE_CHAT_TEMPLATE = qwen_style_chat_template("You are a helpful assistant.")
-#: No default system turn: the organism is trained on prompts without one (11 tokens of ~75 fewer).
+#: No default system turn: the organism is trained on prompts without one (11 tokens fewer per trace).
 NO_DEFAULT_SYSTEM_CHAT_TEMPLATE = qwen_style_chat_template(None)

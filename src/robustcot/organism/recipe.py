@@ -15,7 +15,7 @@ residual stream from the first step, or the layers' outputs drown it before copy
 
 The tokenizer is the ``tiny`` model's byte-level BPE retrained on the organism's own prompts and
 traces, with the think/answer tags as single tokens: every word of the benchmark becomes one token,
-which cuts a training sequence from ~200 to ~130 tokens. Pre-tokenisation still splits letters from
+which cut a training sequence from ~200 to ~130 tokens (~72 since the ``organism`` prompt profile). Pre-tokenisation still splits letters from
 punctuation, so option letters stay separate tokens and the letter readout works unchanged.
 """
 
@@ -62,20 +62,16 @@ TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
 def build_tokenizer(vocab_size: int = ARCHITECTURE["vocab_size"]) -> PreTrainedTokenizerFast:
     """Retrain the ``tiny`` tokenizer's pipeline on the organism's texts (deterministic).
 
-    The corpus is rendered with the ``tiny`` processor given the organism's chat template:
-    rendering only needs the template.
+    The corpus is rendered with the organism's processor around the ``tiny`` tokenizer: rendering
+    only needs the chat template.
     """
     from tokenizers import AddedToken
 
-    from robustcot.models.chat_template import NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
-    from robustcot.models.tiny import build_processor as tiny_processor
     from robustcot.models.tiny import build_tokenizer as tiny_tokenizer
     from robustcot.organism.traces import tokenizer_corpus
 
     base = tiny_tokenizer()
-    renderer = tiny_processor(base)
-    renderer.chat_template = NO_DEFAULT_SYSTEM_CHAT_TEMPLATE
-    corpus = tokenizer_corpus(renderer)
+    corpus = tokenizer_corpus(build_processor(base))
     tokenizer = base.train_new_from_iterator(corpus, vocab_size=vocab_size, show_progress=False)
     tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in TAG_TOKENS])
     tokenizer.padding_side = "left"

@@ -38,6 +38,7 @@ from robustcot.data.scene import GRID
 from robustcot.data.synthetic import FAMILIES
 from robustcot.organism.thinks import LOOKUP_KINDS
 from robustcot.organism.traces import IGNORE, KINDS, N_CELL_CLASSES
+from robustcot.prompting.profiles import ORGANISM, write_checkpoint_profile
 
 DEFAULT_MIX = {"base": 0.5, "caption": 0.2, "stop": 0.1, "follow": 0.2}
 
@@ -335,8 +336,6 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 def save_checkpoint(model: Any, processor: Any, out: Path, meta: dict[str, Any]) -> Path:
     """Weights (safetensors), tokenizer, processor, the prompt profile and the recipe that made them."""
-    from robustcot.prompting.profiles import ORGANISM, write_checkpoint_profile
-
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)

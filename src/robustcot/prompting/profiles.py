@@ -246,8 +246,7 @@ def checkpoint_profile_name(model_spec: str) -> str | None:
         directory = local_weights(model_spec)
     except ConfigError:
         return None
-    marker = directory / CHECKPOINT_PROFILE_FILE if directory is not None else None
-    if marker is None or not marker.is_file():
+    if directory is None or not (marker := directory / CHECKPOINT_PROFILE_FILE).is_file():
         return None
     try:
         return str(json.loads(marker.read_text())["prompt_profile"])
