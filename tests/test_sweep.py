@@ -14,6 +14,11 @@ from robustcot.config import EvalConfig
 from robustcot.errors import ConfigError
 from robustcot.models.hf import HFConfig
 from robustcot.models.processor import load_processor
+from robustcot.prompting.profiles import (
+    CHECKPOINT_PROFILE_FILE,
+    checkpoint_profile_name,
+    write_checkpoint_profile,
+)
 from robustcot.train import checkpoints as ckpt_mod
 from robustcot.train.checkpoints import find_checkpoints, merge_verl
 from robustcot.train.rollouts import read_rollouts, rollout_curves
@@ -116,7 +121,8 @@ def test_rollout_curves(tmp_path):
 def test_verl_checkpoints_are_merged_and_evaluated(tmp_path, tiny_path):
     pytest.importorskip("verl")
     root = tmp_path / "run" / "checkpoints"
-    _fake_verl_checkpoint(root, tiny_path, 250)
+    actor = _fake_verl_checkpoint(root, tiny_path, 250)
+    write_checkpoint_profile(root, "r1")  # what launch_verl records for the run
     _dump_rollouts(tmp_path / "run" / "rollouts", 1, [("p", "<think>right</think><answer>B</answer>")])
     out = tmp_path / "sweep"
     result = sweep(root, "synthetic", ["base"], out=out, config=EVAL.model_copy(update={"limit": 1}))
@@ -126,7 +132,13 @@ def test_verl_checkpoints_are_merged_and_evaluated(tmp_path, tiny_path):
     assert list(result.curves["step"]) == [250]
     assert result.rollout_curves is not None and list(result.rollout_curves["run"]) == ["checkpoints"]
     assert (out / "rollouts.png").exists() and (out / "rollout_curves.parquet").exists()
-    assert merge_verl(root / "global_step_250" / "actor", merged) == merged  # already merged: kept
+    assert checkpoint_profile_name(f"hf:{merged}") == "r1"  # the record came along with the weights
+    records = pd.read_parquet(out / "evals" / "checkpoints" / "step-250" / "records.parquet")
+    assert set(records["profile"]) == {"r1"}  # so the sweep asked it the way it was trained
+    assert merge_verl(actor, merged) == merged  # already merged: kept
+    (merged / CHECKPOINT_PROFILE_FILE).unlink()  # merged before the run recorded its profile
+    write_checkpoint_profile(actor, "vision-r1")  # a record in the actor dir comes first
+    assert merge_verl(actor, merged) == merged and checkpoint_profile_name(f"hf:{merged}") == "vision-r1"
 
 
 def test_verl_checkpoint_without_verl(tmp_path, monkeypatch):

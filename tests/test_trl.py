@@ -102,3 +102,4 @@ def test_two_grpo_steps_on_cpu(tmp_path, tiny_path):
     assert (checkpoint / "model.safetensors").exists()
     assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 2
     assert load_processor(checkpoint).image_processor.size == load_processor(tiny_path).image_processor.size
+    assert json.loads((checkpoint / "robustcot_profile.json").read_text()) == {"prompt_profile": "default"}

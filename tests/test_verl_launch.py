@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from robustcot.errors import ConfigError
+from robustcot.prompting.profile import get_profile
+from robustcot.prompting.profiles import CHECKPOINT_PROFILE_FILE
 from robustcot.train import verl_reward
 from robustcot.train.judge_http import JudgeEndpoint
 from robustcot.train.verl_launch import build_verl_command, launch_verl
@@ -81,6 +84,28 @@ def test_dry_run_writes_files_and_prints(data_dir, tmp_path, capsys):
     assert printed.count("trainer.total_training_steps=") == 1  # the override replaced the preset's value
     assert "robustcot_prefill" in launch.agent_config.read_text()
     assert (tmp_path / "run" / "command.sh").read_text().strip().endswith(launch.shell())
+    assert launch.profile is None  # no manifest beside the data: nothing to record
+    assert not (launch.checkpoint_dir / CHECKPOINT_PROFILE_FILE).exists()
+
+
+def test_launch_records_the_exported_profile(tmp_path):
+    """The checkpoint root names the profile the data were rendered with (merge_verl copies it into
+    each merged model); an explicit profile wins over the manifest's."""
+    pytest.importorskip("datasets")
+    from robustcot.train.export import prepare
+
+    data = prepare("synthetic:4", tmp_path / "data", seed=0, augment=False, profile=get_profile("r1")).out
+    launch = build_verl_command("smoke", data=data, out=tmp_path / "run")
+    assert launch.profile == "r1"
+    assert launch_verl(launch, dry_run=True) == 0
+    record = launch.checkpoint_dir / CHECKPOINT_PROFILE_FILE
+    assert json.loads(record.read_text()) == {"prompt_profile": "r1"}
+
+    named = build_verl_command("smoke", data=data, out=tmp_path / "run2", profile="vision-r1")
+    launch_verl(named, dry_run=True)
+    assert json.loads((named.checkpoint_dir / CHECKPOINT_PROFILE_FILE).read_text()) == {
+        "prompt_profile": "vision-r1"
+    }
 
 
 def test_errors(data_dir, tmp_path):

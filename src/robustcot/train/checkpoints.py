@@ -7,7 +7,10 @@
   own merger, ``python -m verl.model_merger merge --backend fsdp``, run as a subprocess (it needs
   verl installed). When the merger could not save a processor (e.g. without torchvision), the
   processor files from ``huggingface/`` are copied next to the merged weights so that
-  :func:`robustcot.models.processor.load_processor` resizes images as in training.
+  :func:`robustcot.models.processor.load_processor` resizes images as in training. The prompt
+  profile record (``robustcot_profile.json``) that :func:`robustcot.train.verl_launch.launch_verl`
+  writes into the checkpoint root is copied there too, so ``hf:<merged dir>`` is asked the way the
+  policy was trained.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from robustcot.errors import ConfigError
+from robustcot.prompting.profiles import CHECKPOINT_PROFILE_FILE
 
 _TRL_RE = re.compile(r"checkpoint-(\d+)")
 _VERL_RE = re.compile(r"global_step_(\d+)")
@@ -63,6 +67,7 @@ def merge_verl(actor_dir: str | Path, target: str | Path) -> Path:
     """Merge a verl FSDP actor checkpoint into an HF model directory (kept if it already exists)."""
     actor_dir, target = Path(actor_dir), Path(target)
     if (target / "config.json").exists():
+        _copy_profile_record(actor_dir, target)  # merged before the run recorded its profile
         return target
     if importlib.util.find_spec("verl") is None:
         raise ConfigError(
@@ -82,8 +87,23 @@ def merge_verl(actor_dir: str | Path, target: str | Path) -> Path:
     for name in PROCESSOR_FILES:
         if (hf_dir / name).exists() and not (partial / name).exists():
             shutil.copy2(hf_dir / name, partial / name)
+    _copy_profile_record(actor_dir, partial)
     partial.rename(target)
     return target
+
+
+def _copy_profile_record(actor_dir: Path, target: Path) -> None:
+    """Copy the prompt-profile record of ``actor_dir``'s run into ``target``, unless it has one.
+
+    verl writes none of our files into its checkpoints, so the record lives in the checkpoint root
+    (``global_step_N/..``, written by the launch); one in the actor dir itself is taken first.
+    """
+    if (target / CHECKPOINT_PROFILE_FILE).exists():
+        return
+    for directory in (actor_dir, actor_dir.parent.parent):
+        if (record := directory / CHECKPOINT_PROFILE_FILE).is_file():
+            shutil.copy2(record, target / CHECKPOINT_PROFILE_FILE)
+            return
 
 
 def model_dir(checkpoint: Checkpoint, merged_root: str | Path) -> Path:

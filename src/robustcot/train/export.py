@@ -325,6 +325,16 @@ def prepare(
     return PrepareResult(out, verl_train, verl_val, trl_dir, manifest)
 
 
+def exported_profile(data_dir: str | Path) -> str | None:
+    """The prompt profile :func:`prepare` rendered ``data_dir``'s prompts with (its manifest's ``profile``).
+
+    Both trainers record it in their checkpoints, so that evaluating one asks the model the way it
+    was trained. None when ``data_dir`` has no manifest, or one written before profiles were recorded.
+    """
+    manifest = Path(data_dir) / "manifest.json"
+    return json.loads(manifest.read_text()).get("profile") if manifest.is_file() else None
+
+
 def _write_trl(target: Path, rows: Iterator[dict[str, Any]], features) -> None:
     """Rows → parquet in a scratch dir → ``Dataset.save_to_disk`` (memory-mapped, never all in RAM)."""
     from datasets import Dataset

@@ -153,16 +153,6 @@ class TRLResult:
     log_history: list[dict[str, Any]]
 
 
-def _data_profile(data: str | Path | Any) -> str | None:
-    """The profile :func:`~robustcot.train.export.prepare` recorded next to a ``trl`` dataset dir."""
-    import json
-
-    if not isinstance(data, str | Path):
-        return None
-    manifest = Path(data).parent / "manifest.json"
-    return json.loads(manifest.read_text()).get("profile") if manifest.is_file() else None
-
-
 def _profile_recorder(profile: str) -> Any:
     """A trainer callback that writes ``profile`` into each checkpoint as it is saved."""
     from transformers import TrainerCallback
@@ -219,7 +209,10 @@ def train_trl(
     from trl import GRPOConfig, GRPOTrainer
 
     from robustcot.models.processor import load_processor
+    from robustcot.train.export import exported_profile
 
+    if profile is None and isinstance(data, str | Path):
+        profile = exported_profile(Path(data).parent)  # data is the export's trl/ dir
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is the documented prefill hook
     dataset = load_from_disk(str(data)) if isinstance(data, str | Path) else data
     path = _model_path(model)
@@ -249,7 +242,7 @@ def train_trl(
         train_dataset=dataset,
         processing_class=load_processor(path),
         rollout_func=prefill_rollout,
-        callbacks=[_profile_recorder(name)] if (name := profile or _data_profile(data)) else None,
+        callbacks=[_profile_recorder(profile)] if profile else None,
     )
     trainer.train()
     checkpoints = sorted(Path(out).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))

@@ -8,6 +8,11 @@ checkpoint every 250 steps, rollouts dumped for :mod:`robustcot.train.rollouts`,
 verl exposes set from ``seed``. :func:`launch_verl` writes the agent-loop file and runs the command,
 or only prints it (``dry_run``). Keys are verl 0.9's (checked against its Hydra config in tests).
 
+verl saves no file of ours into its checkpoints, so :func:`launch_verl` records the prompt profile
+the data were exported with in the checkpoint root (``checkpoints/robustcot_profile.json``) and
+:func:`robustcot.train.checkpoints.merge_verl` copies it into each merged model, which is then
+evaluated with the prompts it was trained on.
+
 Values the study does not report (batch sizes, lengths, learning rate, KL) follow verl's own
 Qwen2.5-VL-7B GRPO example; override any key with ``overrides=["key=value", ...]``.
 """
@@ -22,7 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from robustcot.errors import ConfigError
-from robustcot.train.export import AGENT_NAME
+from robustcot.prompting.profiles import write_checkpoint_profile
+from robustcot.train.export import AGENT_NAME, exported_profile
 from robustcot.train.judge_http import JudgeEndpoint
 from robustcot.train.rewards import FAITHFULNESS
 
@@ -85,6 +91,8 @@ class VerlLaunch:
     experiment: str
     checkpoint_dir: Path
     rollout_dir: Path
+    #: Prompt profile the training data were rendered with (None: unknown, nothing is recorded).
+    profile: str | None = None
 
     def shell(self) -> str:
         return shlex.join(self.argv)
@@ -144,10 +152,13 @@ def build_verl_command(
     loggers: Sequence[str] = ("console",),
     overrides: Sequence[str] = (),
     python: str = sys.executable,
+    profile: str | None = None,
 ) -> VerlLaunch:
     """The verl GRPO command for ``preset`` on the data :func:`robustcot.train.export.prepare` wrote to ``data``.
 
     ``overrides`` (``key=value``) replace the preset's value of the same key or add new keys.
+    ``profile`` (the prompt profile the data were rendered with, recorded for the checkpoints)
+    defaults to the one ``prepare`` wrote in ``data``'s manifest.
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown verl preset {preset!r}; known: {', '.join(PRESETS)}")
@@ -227,15 +238,21 @@ def build_verl_command(
         experiment=experiment,
         checkpoint_dir=checkpoint_dir,
         rollout_dir=rollout_dir,
+        profile=profile or exported_profile(data),
     )
 
 
 def launch_verl(launch: VerlLaunch, *, dry_run: bool = False) -> int:
     """Write the agent-loop file and the command (``command.sh``), then run it unless ``dry_run``.
 
+    The prompt profile, when known, is recorded in the checkpoint root, also on a dry run, so
+    checkpoints of the printed command run by hand are recorded too.
     Returns verl's exit status (0 for a dry run). Running needs verl with its GPU stack (vLLM, Ray).
     """
     launch.out.mkdir(parents=True, exist_ok=True)
+    if launch.profile is not None:
+        launch.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        write_checkpoint_profile(launch.checkpoint_dir, launch.profile)
     launch.agent_config.write_text(launch.agent_config_text)
     (launch.out / "command.sh").write_text("#!/bin/sh\n" + launch.shell() + "\n")
     if dry_run:
