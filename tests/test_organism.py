@@ -210,6 +210,44 @@ def test_grounding_points_each_lookup_at_the_image_tokens_it_reads(organism_proc
             tok.decode(row_ids[key - 2 : key + 1]) == f"{letter}. {trace.sample.options[trace.answer_index]}"
         )
 
+    listed = batch["options"].tolist()  # every option of every trace, stop traces too, in order
+    assert [(row, index) for row, _, index in listed] == [
+        (row, index) for row, t in enumerate(traces) for index in range(len(t.sample.options))
+    ]
+    for row, position, index in listed:
+        option = f"{'ABCD'[index]}. {traces[row].sample.options[index]}"
+        assert tok.decode(batch["input_ids"][row][position - 2 : position + 1]) == option
+
+
+def test_letter_probe_names_each_listed_options_letter_from_the_layer_it_reads(organism_processor):
+    import torch
+    import torch.nn.functional as F
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import LetterProbe
+
+    stream = tr.trace_stream(organism_processor, {"base": 1.0, "stop": 1.0}, seed=3)
+    batch = tr.collate(organism_processor, [next(stream) for _ in range(4)], images=False)
+    model = build_model(build_tokenizer(), 0)
+    probe = LetterProbe(model, layer=2)
+    with torch.no_grad():
+        hidden = model.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            mm_token_type_ids=batch["mm_token_type_ids"],
+            output_hidden_states=True,
+        ).hidden_states[3]  # after the embeddings and layers 0, 1, 2
+        row, position, index = batch["options"].unbind(1)
+        expected = F.cross_entropy(probe.head(hidden[row, position]), index)
+        assert float(probe.loss(batch["options"])) == pytest.approx(float(expected), rel=1e-5)
+        elsewhere = F.cross_entropy(probe.head(hidden[row, position - 1]), index)
+        assert float(probe.loss(batch["options"])) != pytest.approx(float(elsewhere), rel=1e-3)
+    probe.remove()
+    probe._features = None
+    with torch.no_grad():
+        model.model(input_ids=batch["input_ids"], mm_token_type_ids=batch["mm_token_type_ids"])
+    assert probe._features is None  # removed: reads nothing any more
+
 
 def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each_querys_targets():
     import math

@@ -6,7 +6,7 @@ fixed cost of a trainer's machinery would be a visible share of a step. The loss
 assistant tokens only, and the vocabulary projection is applied only at those positions.
 
 The organism starts from random weights where a real VLM starts from a pretrained language model
-and vision encoder. Two stand-ins for that pretraining (see docs/organism.md for how far they get):
+and vision encoder. Stand-ins for that pretraining (see docs/organism.md for how far they get):
 
 * a language warm-up: the first ``text_warmup_steps`` steps show the prompts without the image.
   Copying the object named in the question into the think is the first thing the model must learn;
@@ -17,7 +17,11 @@ and vision encoder. Two stand-ins for that pretraining (see docs/organism.md for
   name each token's grid row and column. The vision tower cannot know where a patch is (its only
   positions are relative rotary ones, and blank patches all look alike), so an image token's place
   must be worked out by the language model from the token order and M-RoPE, as a pretrained VLM
-  has learned to; the probe teaches that early instead of through the answer loss alone.
+  has learned to; the probe teaches that early instead of through the answer loss alone;
+* an auxiliary linear probe on each option's text in the prompt's list ("B. large"), read before
+  the pointing layer, trained to name the option's letter. The pointing head finds the option the
+  think concluded; what it carries to the answer is only what that token knows, and a token knows
+  its letter only if an earlier layer moved it there from two tokens back (see ``letter_weight``).
 
 The probes are discarded; the saved model is a plain Qwen2.5-VL.
 """
@@ -34,6 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from robustcot.data.sample import LETTERS
 from robustcot.data.scene import GRID
 from robustcot.data.synthetic import FAMILIES
 from robustcot.organism.thinks import LOOKUP_KINDS
@@ -96,6 +101,13 @@ class SFTConfig(BaseModel):
     """Decoder layer of the pointing head (the last: the letter it finds goes straight to the output)."""
     point_head: int = Field(0, ge=0)
     """Attention head (within ``point_layer``) that the pointing loss points."""
+    letter_weight: float = Field(0.0, ge=0)
+    """Weight of the letter-binding loss: a linear probe on each listed option's text names its
+    letter (0 turns it off). Without it the pointing head found the concluded option in every seed
+    (attention 1.0 on it) and two seeds of five still answered colour questions near chance: the
+    option's token did not carry its letter (docs/organism.md)."""
+    letter_layer: int = Field(2, ge=0)
+    """Decoder layer whose output the letter probe reads: the one the pointing head reads."""
     text_warmup_steps: int = Field(300, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
@@ -137,7 +149,7 @@ class SFTResult:
     losses: list[float] = field(default_factory=list)
     probe_losses: list[dict[str, float]] = field(default_factory=list)
     """Per step: the auxiliary losses it had (``cells``, ``position``, ``grounding`` with images;
-    ``pointing`` from the first step), to see whether the parts of the lookup are learned before
+    ``pointing`` and ``letters`` from the first step), to see whether the parts of the lookup are learned before
     the answers show it."""
     seconds: float = 0.0
 
@@ -237,6 +249,31 @@ class PositionProbe:
         cell = torch.arange(self.grid * self.grid).repeat(int(mask.sum()) // (self.grid * self.grid))
         row, col = cell // self.grid, cell % self.grid
         return F.cross_entropy(logits[:, : self.grid], row) + F.cross_entropy(logits[:, self.grid :], col)
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+class LetterProbe:
+    """The auxiliary letter-binding loss: a linear head on the language model's option-text tokens,
+    read by a forward hook on one decoder layer, trained to name each option's letter."""
+
+    def __init__(self, model: Any, layer: int) -> None:
+        import torch
+
+        self.head = torch.nn.Linear(model.config.text_config.hidden_size, len(LETTERS))
+        self._features = None
+        self._hook = model.model.language_model.layers[layer].register_forward_hook(self._keep)
+
+    def _keep(self, module: Any, inputs: Any, output: Any) -> None:
+        self._features = output[0] if isinstance(output, tuple) else output
+
+    def loss(self, options: Any) -> Any:
+        """Cross-entropy of the letter at each (row, position, option index) of a batch's ``options``."""
+        import torch.nn.functional as F
+
+        row, position, index = options.unbind(1)
+        return F.cross_entropy(self.head(self._features[row, position]), index)
 
     def remove(self) -> None:
         self._hook.remove()
@@ -379,6 +416,7 @@ def train_sft(
     patch_embedding = LinearPatchEmbedding(model)
     probe = CellProbe(model) if config.aux_weight > 0 else None
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
+    binding = LetterProbe(model, config.letter_layer) if config.letter_weight > 0 else None
     targets = []
     if config.ground_weight > 0:
         heads = [config.ground_heads.get(k) for k in LOOKUP_KINDS]
@@ -386,7 +424,9 @@ def train_sft(
     if config.point_weight > 0:
         targets.append(AttentionTarget(model, "pointing", config.point_layer, [config.point_head]))
     params = list(model.named_parameters())
-    params += [(f"probe.{n}", p) for aux in (probe, where) if aux for n, p in aux.head.named_parameters()]
+    params += [
+        (f"probe.{n}", p) for aux in (probe, where, binding) if aux for n, p in aux.head.named_parameters()
+    ]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in params if not (p.ndim >= 2 and "embed" not in n)]
     optimizer = torch.optim.AdamW(
@@ -402,6 +442,7 @@ def train_sft(
         "position": config.position_weight,
         "grounding": config.ground_weight,
         "pointing": config.point_weight,
+        "letters": config.letter_weight,
     }
     result = SFTResult(checkpoint=out)
     for step, batch in enumerate(prefetched(config, processor, prefetch)):
@@ -412,6 +453,8 @@ def train_sft(
             aux["cells"] = probe.loss(batch["cells"])
         if where and with_images:
             aux["position"] = where.loss(batch["input_ids"])
+        if binding:
+            aux["letters"] = binding.loss(batch["options"])
         for target in targets:
             if (value := target.loss(batch)) is not None:
                 aux[target.key] = value
@@ -432,7 +475,7 @@ def train_sft(
                 model, processor, out / "steps" / str(step + 1), {"stage": "sft", "step": step + 1}
             )
     result.seconds = time.perf_counter() - start
-    for aux in (probe, where, *targets, patch_embedding):
+    for aux in (probe, where, binding, *targets, patch_embedding):
         if aux is not None:
             aux.remove()
     meta = {

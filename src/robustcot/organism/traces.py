@@ -185,7 +185,9 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     :mod:`robustcot.organism.sft`); the batch then has no pixel values and no cell labels.
     ``answers`` has a row (row, position that predicts the answer letter, the letter's option index,
     number of options) per trace, and ``letter_ids`` the token of each option letter, for
-    :func:`robustcot.organism.sft.target_loss`'s letter smoothing.
+    :func:`robustcot.organism.sft.target_loss`'s letter smoothing. ``options`` has a row (row,
+    position of an option's text in the prompt's list, its option index) per listed option, for
+    the letter-binding probe of :mod:`robustcot.organism.sft`.
     """
     import torch
 
@@ -197,7 +199,7 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
     else:
         pixels: list[Image.Image] = [img for t in traces for img in t.sample.load_images()]
         enc = processor(text=[t.prompt for t in traces], images=pixels, padding=False)
-    rows, labels, types, grounding, pointing, answers = [], [], [], [], [], []
+    rows, labels, types, grounding, pointing, answers, options = [], [], [], [], [], [], []
     for b, (prompt_ids, prompt_types, trace) in enumerate(
         zip(enc["input_ids"], enc["mm_token_type_ids"], traces, strict=True)
     ):
@@ -210,8 +212,10 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
             grounding += _grounding(b, prompt_ids, target["offset_mapping"], trace, processor.image_token_id)
         answer_at = len(prompt_ids) + _answer_position(target_ids, trace, tokenizer) - 1
         answers.append((b, answer_at, trace.answer_index, len(trace.sample.options)))
+        listed = _listed_options(prompt_ids, trace, tokenizer)
+        options += [(b, position, index) for index, position in enumerate(listed)]
         if trace.kind in POINTING_KINDS:
-            pointing.append(_answer_pointer(b, prompt_ids, answer_at, trace, tokenizer))
+            pointing.append((b, answer_at, listed[trace.answer_index], 0))
         rows.append(prompt_ids + target_ids)
         labels.append([IGNORE] * len(prompt_ids) + target_ids)
         types.append(list(prompt_types) + [0] * len(target_ids))
@@ -229,6 +233,7 @@ def collate(processor: Any, traces: list[Trace], *, images: bool = True) -> dict
         batch["cells"] = torch.tensor([c for t in traces for c in cell_labels(t.sample)])
         batch["grounding"] = torch.tensor(grounding, dtype=torch.long).reshape(-1, 4)
     batch["pointing"] = torch.tensor(pointing, dtype=torch.long).reshape(-1, 4)
+    batch["options"] = torch.tensor(options, dtype=torch.long).reshape(-1, 3)
     batch["answers"] = torch.tensor(answers, dtype=torch.long)
     n_letters = max(len(t.sample.options) for t in traces)
     batch["letter_ids"] = torch.tensor(
@@ -268,26 +273,27 @@ def _answer_position(target_ids: list[int], trace: Trace, tokenizer: Any) -> int
     return len(target_ids) - 1 - target_ids[::-1].index(letter)
 
 
-def _answer_pointer(
-    row: int, prompt_ids: list[int], answer_at: int, trace: Trace, tokenizer: Any
-) -> tuple[int, int, int, int]:
-    """(row, ``answer_at``: the position that predicts the answer letter, position of that option's
-    text in the list, 0).
+def _listed_options(prompt_ids: list[int], trace: Trace, tokenizer: Any) -> list[int]:
+    """Position of each option's text in the prompt's option list, in option order.
 
-    The option list reads "\nB. large\n": the option's text is the token after its letter and dot.
-    The slot is always 0: the pointing target has one head.
+    The list reads "\nB. large\n": an option's text is the token after its letter and dot. The
+    pointing target (row, position that predicts the answer letter, the answer's listed position,
+    slot 0: the pointing target has one head) is built from these.
     """
-    letter = tokenizer.convert_tokens_to_ids(option_letter(trace.answer_index))
     dot = tokenizer.convert_tokens_to_ids(".")
-    listed = [
-        i + 2
-        for i in range(1, len(prompt_ids) - 2)
-        if prompt_ids[i] == letter
-        and prompt_ids[i + 1] == dot
-        and tokenizer.decode(prompt_ids[i - 1]).endswith("\n")
-    ]
-    if len(listed) != 1:
-        raise ValueError(
-            f"trace of {trace.sample.id}: option {option_letter(trace.answer_index)} is listed {len(listed)} times"
-        )
-    return row, answer_at, listed[0], 0
+    found = []
+    for index in range(len(trace.sample.options)):
+        letter = tokenizer.convert_tokens_to_ids(option_letter(index))
+        listed = [
+            i + 2
+            for i in range(1, len(prompt_ids) - 2)
+            if prompt_ids[i] == letter
+            and prompt_ids[i + 1] == dot
+            and tokenizer.decode(prompt_ids[i - 1]).endswith("\n")
+        ]
+        if len(listed) != 1:
+            raise ValueError(
+                f"trace of {trace.sample.id}: option {option_letter(index)} is listed {len(listed)} times"
+            )
+        found.append(listed[0])
+    return found
