@@ -1,7 +1,7 @@
 """Where an organism checkpoint's answers go wrong: finding what to read, or reading it.
 
-Teacher-forced on base traces of held-out test scenes (the gold think is given, so every step is
-asked on its own), per question family, for the two attention lookups SFT teaches
+Teacher-forced on base traces of held-out scenes (the gold think is given, so every step is asked
+on its own; validation scenes by default, the ones settings are chosen on), per question family, for the two attention lookups SFT teaches
 (:mod:`robustcot.organism.sft`):
 
 * the image lookups of the think (a row, a column, an attribute, a count): ``<kind>_attention`` is
@@ -14,7 +14,7 @@ asked on its own), per question family, for the two attention lookups SFT teache
 High attention with a wrong read means the head finds the right token and what it carries is not
 enough (the letter binding the SFT's letter probe adds; docs/organism.md reports runs).
 
-Usage: python bench/organism_diagnosis.py CHECKPOINT [CHECKPOINT ...] [--scenes 48]
+Usage: python bench/organism_diagnosis.py CHECKPOINT [CHECKPOINT ...] [--scenes 48] [--scene-seed 1]
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from robustcot.organism.thinks import LOOKUP_KINDS
 from robustcot.organism.traces import collate, make_trace
 
 
-def diagnose(checkpoint: Path, scenes: int, batch_size: int = 16) -> dict[str, dict[str, float]]:
+def diagnose(
+    checkpoint: Path, scenes: int, scene_seed: int = 1, batch_size: int = 16
+) -> dict[str, dict[str, float]]:
     """Per family, the means described in the module docstring."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -47,7 +49,7 @@ def diagnose(checkpoint: Path, scenes: int, batch_size: int = 16) -> dict[str, d
         layers[sft.ground_layer].self_attn.register_forward_hook(lambda m, i, o: kept.update(ground=o[1])),
         layers[sft.point_layer].self_attn.register_forward_hook(lambda m, i, o: kept.update(point=o[1])),
     ]
-    samples = [synthetic_sample(i, seed=0) for i in range(scenes * len(FAMILIES) * 3)]
+    samples = [synthetic_sample(i, seed=scene_seed) for i in range(scenes * len(FAMILIES) * 3)]
     report = {}
     for family in FAMILIES:
         traces = [
@@ -94,10 +96,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", type=Path, nargs="+")
     parser.add_argument("--scenes", type=int, default=48, help="scenes per question family")
+    parser.add_argument("--scene-seed", type=int, default=1, help="synthetic seed: 1 validation, 0 test")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for checkpoint in args.checkpoints:
-        for family, numbers in diagnose(checkpoint, args.scenes).items():
+        for family, numbers in diagnose(checkpoint, args.scenes, args.scene_seed).items():
             print(checkpoint, family, {k: round(v, 3) for k, v in numbers.items()}, flush=True)
 
 
