@@ -83,10 +83,10 @@ class SFTConfig(BaseModel):
     """Attention head (within ``ground_layer``) that the grounding loss points, per kind of lookup
     (``row``, ``column``, ``attribute``, ``count``); a kind left out is not grounded. A count spreads
     its attention over many tokens, so it gets a head of its own key/value group (heads 0 and 1
-    share one). Kinds that share a head share its value (16 dimensions): the head finds the right
-    image token and what it carries back holds one kind of lookup reliably, not three — a head of
-    their own fixed the rows in two seeds of two and cost one of them its attributes
-    (bench/organism_diagnosis.py, docs/organism.md)."""
+    share one). Kinds that share a head share its value (16 dimensions); giving the rows a head of
+    their own made them read right in two seeds of two, and one of the two then read another kind
+    wrong, also when every kind had its own key/value group (bench/organism_diagnosis.py,
+    docs/organism.md)."""
     lookup_loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"row": 5.0, "column": 10.0, "attribute": 5.0, "count": 5.0}
     )
