@@ -479,6 +479,17 @@ def test_short_sft_run_learns_to_answer_from_its_reasoning(tmp_path):
     assert accuracy["wrong_think"] < chance - 0.15, (accuracy.to_dict(), chance)
 
 
+def test_sft_trains_the_letter_probe_when_it_is_weighted(tmp_path):
+    from robustcot.organism.sft import SFTConfig, train_sft
+
+    config = SFTConfig(steps=6, text_warmup_steps=6, batch_size=8, letter_weight=1.0, threads=1)
+    result = train_sft(config, tmp_path / "ck", prefetch=False)
+    letters = [step["letters"] for step in result.probe_losses]
+    assert len(letters) == 6 and letters[-1] < 0.7 * letters[0], letters
+    unweighted = train_sft(config.model_copy(update={"letter_weight": 0.0, "steps": 1}), tmp_path / "off")
+    assert "letters" not in unweighted.probe_losses[0]
+
+
 @pytest.mark.slow
 def test_grpo_stage_runs_on_trl_from_an_organism_checkpoint(tmp_path):
     import json
