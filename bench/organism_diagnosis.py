@@ -1,8 +1,8 @@
 """Where an organism checkpoint's answers go wrong: finding what to read, or reading it.
 
 Teacher-forced on base traces of held-out scenes (the gold think is given, so every step is asked
-on its own; validation scenes by default, the ones settings are chosen on), per question family, for the two attention lookups SFT teaches
-(:mod:`robustcot.organism.sft`):
+on its own; validation scenes by default, the ones settings are chosen on), per question family,
+for the two attention lookups SFT teaches (:mod:`robustcot.organism.sft`):
 
 * the image lookups of the think (a row, a column, an attribute, a count): ``<kind>_attention`` is
   the grounding head's attention on the image tokens the lookup should read, ``<kind>_read`` how
@@ -69,7 +69,8 @@ def diagnose(
             for row, query, key, kind in batch["grounding"].tolist():
                 lookups[row, query, kind].append(key)
             for (row, query, kind), keys in lookups.items():
-                name, head = LOOKUP_KINDS[kind], sft.ground_heads.get(LOOKUP_KINDS[kind])
+                name = LOOKUP_KINDS[kind]
+                head = sft.ground_heads.get(name)
                 if head is not None:
                     sums[f"{name}_attention"] += float(kept["ground"][row, head, query, keys].sum())
                     counts[f"{name}_attention"] += 1

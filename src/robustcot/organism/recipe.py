@@ -15,8 +15,9 @@ residual stream from the first step, or the layers' outputs drown it before copy
 
 The tokenizer is the ``tiny`` model's byte-level BPE retrained on the organism's own prompts and
 traces, with the think/answer tags as single tokens: every word of the benchmark becomes one token,
-which cut a training sequence from ~200 to ~130 tokens (~72 since the ``organism`` prompt profile). Pre-tokenisation still splits letters from
-punctuation, so option letters stay separate tokens and the letter readout works unchanged.
+which cut a training sequence from ~200 to ~130 tokens (~72 since the ``organism`` prompt
+profile). Pre-tokenisation still splits letters from punctuation, so option letters stay separate
+tokens and the letter readout works unchanged.
 """
 
 from __future__ import annotations

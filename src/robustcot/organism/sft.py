@@ -227,22 +227,32 @@ class CellProbe:
         self._hook.remove()
 
 
-class PositionProbe:
-    """The auxiliary grid-position loss: linear heads for row and column on the language model's
-    image tokens, read by a forward hook on one decoder layer."""
+class DecoderLayerProbe:
+    """A linear head on the output of one decoder layer of the language model, read by a forward
+    hook; subclasses say which tokens it reads and what it names."""
 
-    def __init__(self, model: Any, layer: int, grid: int) -> None:
+    def __init__(self, model: Any, layer: int, n_outputs: int) -> None:
         import torch
 
-        hidden = model.config.text_config.hidden_size
-        self.grid = grid
-        self.head = torch.nn.Linear(hidden, 2 * grid)
-        self.image_token_id = model.config.image_token_id
+        self.head = torch.nn.Linear(model.config.text_config.hidden_size, n_outputs)
         self._features = None
         self._hook = model.model.language_model.layers[layer].register_forward_hook(self._keep)
 
     def _keep(self, module: Any, inputs: Any, output: Any) -> None:
         self._features = output[0] if isinstance(output, tuple) else output
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+class PositionProbe(DecoderLayerProbe):
+    """The auxiliary grid-position loss: linear heads for row and column on the language model's
+    image tokens."""
+
+    def __init__(self, model: Any, layer: int, grid: int) -> None:
+        super().__init__(model, layer, 2 * grid)
+        self.grid = grid
+        self.image_token_id = model.config.image_token_id
 
     def loss(self, input_ids: Any) -> Any:
         """Cross-entropy of row and column; image tokens come in raster order, ``grid``² per image."""
@@ -255,23 +265,13 @@ class PositionProbe:
         row, col = cell // self.grid, cell % self.grid
         return F.cross_entropy(logits[:, : self.grid], row) + F.cross_entropy(logits[:, self.grid :], col)
 
-    def remove(self) -> None:
-        self._hook.remove()
 
-
-class LetterProbe:
+class LetterProbe(DecoderLayerProbe):
     """The auxiliary letter-binding loss: a linear head on the language model's option-text tokens,
-    read by a forward hook on one decoder layer, trained to name each option's letter."""
+    trained to name each option's letter."""
 
     def __init__(self, model: Any, layer: int) -> None:
-        import torch
-
-        self.head = torch.nn.Linear(model.config.text_config.hidden_size, len(LETTERS))
-        self._features = None
-        self._hook = model.model.language_model.layers[layer].register_forward_hook(self._keep)
-
-    def _keep(self, module: Any, inputs: Any, output: Any) -> None:
-        self._features = output[0] if isinstance(output, tuple) else output
+        super().__init__(model, layer, len(LETTERS))
 
     def loss(self, options: Any) -> Any:
         """Cross-entropy of the letter at each (row, position, option index) of a batch's ``options``."""
@@ -279,9 +279,6 @@ class LetterProbe:
 
         row, position, index = options.unbind(1)
         return F.cross_entropy(self.head(self._features[row, position]), index)
-
-    def remove(self) -> None:
-        self._hook.remove()
 
 
 class AttentionTarget:

@@ -280,20 +280,19 @@ def _listed_options(prompt_ids: list[int], trace: Trace, tokenizer: Any) -> list
     pointing target (row, position that predicts the answer letter, the answer's listed position,
     slot 0: the pointing target has one head) is built from these.
     """
+    letters = {tokenizer.convert_tokens_to_ids(option_letter(i)): i for i in range(len(trace.sample.options))}
     dot = tokenizer.convert_tokens_to_ids(".")
-    found = []
-    for index in range(len(trace.sample.options)):
-        letter = tokenizer.convert_tokens_to_ids(option_letter(index))
-        listed = [
-            i + 2
-            for i in range(1, len(prompt_ids) - 2)
-            if prompt_ids[i] == letter
+    listed: dict[int, list[int]] = {i: [] for i in letters.values()}
+    for i in range(1, len(prompt_ids) - 2):
+        if (
+            prompt_ids[i] in letters
             and prompt_ids[i + 1] == dot
             and tokenizer.decode(prompt_ids[i - 1]).endswith("\n")
-        ]
-        if len(listed) != 1:
+        ):
+            listed[letters[prompt_ids[i]]].append(i + 2)
+    for index, positions in listed.items():
+        if len(positions) != 1:
             raise ValueError(
-                f"trace of {trace.sample.id}: option {option_letter(index)} is listed {len(listed)} times"
+                f"trace of {trace.sample.id}: option {option_letter(index)} is listed {len(positions)} times"
             )
-        found.append(listed[0])
-    return found
+    return [positions[0] for positions in listed.values()]
