@@ -249,6 +249,42 @@ def test_letter_probe_names_each_listed_options_letter_from_the_layer_it_reads(o
     assert probe._features is None  # removed: reads nothing any more
 
 
+def test_read_probe_names_each_read_word_once_per_lookup_from_the_grounding_layer(organism_processor):
+    import torch
+    import torch.nn.functional as F
+
+    from robustcot.organism.recipe import build_model, build_tokenizer
+    from robustcot.organism.sft import ReadProbe
+
+    stream = tr.trace_stream(organism_processor, {"base": 1.0}, seed=5)
+    traces = [next(stream) for _ in range(12)]
+    batch = tr.collate(organism_processor, traces)
+    counting = [i for i, t in enumerate(traces) if t.sample.metadata["category"] == "counting" and t.lookups]
+    assert counting, "the batch needs a count, whose lookups attend to several tokens"
+    model = build_model(build_tokenizer(), 0)
+    probe = ReadProbe(model, layer=2)
+    with torch.no_grad():
+        hidden = model.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            mm_token_type_ids=batch["mm_token_type_ids"],
+            pixel_values=batch["pixel_values"],
+            image_grid_thw=batch["image_grid_thw"],
+            output_hidden_states=True,
+        ).hidden_states[3]  # after layers 0, 1, 2
+        queries = sorted({(r, q) for r, q, _, _ in batch["grounding"].tolist()})
+        assert len(queries) < len(batch["grounding"])  # counts: several rows per query, read once
+        row, query = torch.tensor(queries).unbind(1)
+        words = batch["input_ids"][row, query + 1]
+        expected = F.cross_entropy(probe.head(hidden[row, query]), words)
+        assert float(probe.loss(batch)) == pytest.approx(float(expected), rel=1e-5)
+        shifted = F.cross_entropy(probe.head(hidden[row, query]), batch["input_ids"][row, query])
+        assert float(probe.loss(batch)) != pytest.approx(float(shifted), rel=1e-3)
+    assert probe.loss({"grounding": torch.zeros((0, 4), dtype=torch.long)}) is None
+    assert probe.loss(tr.collate(organism_processor, traces[:2], images=False)) is None  # no image, no lookup
+    probe.remove()
+
+
 def test_attention_target_is_a_cross_entropy_against_uniform_attention_over_each_querys_targets():
     import math
 
@@ -479,15 +515,17 @@ def test_short_sft_run_learns_to_answer_from_its_reasoning(tmp_path):
     assert accuracy["wrong_think"] < chance - 0.15, (accuracy.to_dict(), chance)
 
 
-def test_sft_trains_the_letter_probe_when_it_is_weighted(tmp_path):
+def test_sft_trains_the_letter_and_read_probes_when_they_are_weighted(tmp_path):
     from robustcot.organism.sft import SFTConfig, train_sft
 
-    config = SFTConfig(steps=6, text_warmup_steps=6, batch_size=8, letter_weight=1.0, threads=1)
+    config = SFTConfig(steps=6, text_warmup_steps=0, batch_size=8, letter_weight=1.0, read_weight=1.0, threads=1)
     result = train_sft(config, tmp_path / "ck", prefetch=False)
-    letters = [step["letters"] for step in result.probe_losses]
-    assert len(letters) == 6 and letters[-1] < 0.7 * letters[0], letters
-    unweighted = train_sft(config.model_copy(update={"letter_weight": 0.0, "steps": 1}), tmp_path / "off")
-    assert "letters" not in unweighted.probe_losses[0]
+    for probe in ("letters", "reads"):
+        losses = [step[probe] for step in result.probe_losses]
+        assert len(losses) == 6 and losses[-1] < 0.7 * losses[0], (probe, losses)
+    off = config.model_copy(update={"letter_weight": 0.0, "read_weight": 0.0, "steps": 1})
+    unweighted = train_sft(off, tmp_path / "off")
+    assert not {"letters", "reads"} & set(unweighted.probe_losses[0])
 
 
 @pytest.mark.slow

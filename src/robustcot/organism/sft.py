@@ -22,6 +22,9 @@ and vision encoder. Stand-ins for that pretraining (see docs/organism.md for how
   the pointing layer, trained to name the option's letter. The pointing head finds the option the
   think concluded; what it carries to the answer is only what that token knows, and a token knows
   its letter only if an earlier layer moved it there from two tokens back (see ``letter_weight``).
+* an auxiliary linear probe after the grounding layer, at each position that predicts a word read
+  from the image (a row, a colour, a count), trained to name that word: the grounding head finds
+  its object, and the probe asks that what it brings back says the word (see ``read_weight``).
 
 The probes are discarded; the saved model is a plain Qwen2.5-VL.
 """
@@ -113,6 +116,12 @@ class SFTConfig(BaseModel):
     until a recipe keeps every lookup (docs/organism.md)."""
     letter_layer: int = Field(2, ge=0)
     """Decoder layer whose output the letter probe reads: the one the pointing head reads."""
+    read_weight: float = Field(0.0, ge=0)
+    """Weight of the read loss: a linear probe on the output of ``ground_layer``, at each position
+    that predicts a word read from the image, names that word (0 turns it off). The grounding head
+    found its object in every seed (attention 1.0) and the word was still wrong in some: what the
+    head brings back did not say it (docs/organism.md). The probe asks for the word one layer after
+    the lookup, where the next-token loss asks for it only at the end."""
     text_warmup_steps: int = Field(300, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
@@ -281,6 +290,26 @@ class LetterProbe(DecoderLayerProbe):
         return F.cross_entropy(self.head(self._features[row, position]), index)
 
 
+class ReadProbe(DecoderLayerProbe):
+    """The auxiliary read loss: a linear head on the output of the grounding layer, at each position
+    that predicts a word read from the image, trained to name that word."""
+
+    def __init__(self, model: Any, layer: int) -> None:
+        super().__init__(model, layer, model.config.text_config.vocab_size)
+
+    def loss(self, batch: dict[str, Any]) -> Any | None:
+        """Cross-entropy of the next token at each distinct (row, query) of the batch's
+        ``grounding`` rows (a count's query has a row per counted object); None without any."""
+        import torch
+        import torch.nn.functional as F
+
+        lookups = batch.get("grounding")
+        if lookups is None or len(lookups) == 0:
+            return None
+        row, query = torch.unique(lookups[:, :2], dim=0).unbind(1)
+        return F.cross_entropy(self.head(self._features[row, query]), batch["input_ids"][row, query + 1])
+
+
 class AttentionTarget:
     """An auxiliary loss that points one attention head at a known token: −log of its attention
     weight there, at the positions the batch names under ``key`` (rows of (row, query, key position,
@@ -419,6 +448,7 @@ def train_sft(
     probe = CellProbe(model) if config.aux_weight > 0 else None
     where = PositionProbe(model, config.position_layer, GRID) if config.position_weight > 0 else None
     binding = LetterProbe(model, config.letter_layer) if config.letter_weight > 0 else None
+    reader = ReadProbe(model, config.ground_layer) if config.read_weight > 0 else None
     targets = []
     if config.ground_weight > 0:
         heads = [config.ground_heads.get(k) for k in LOOKUP_KINDS]
@@ -426,9 +456,8 @@ def train_sft(
     if config.point_weight > 0:
         targets.append(AttentionTarget(model, "pointing", config.point_layer, [config.point_head]))
     params = list(model.named_parameters())
-    params += [
-        (f"probe.{n}", p) for aux in (probe, where, binding) if aux for n, p in aux.head.named_parameters()
-    ]
+    probes = [aux for aux in (probe, where, binding, reader) if aux]
+    params += [(f"probe.{n}", p) for aux in probes for n, p in aux.head.named_parameters()]
     decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in params if not (p.ndim >= 2 and "embed" not in n)]
     optimizer = torch.optim.AdamW(
@@ -445,6 +474,7 @@ def train_sft(
         "grounding": config.ground_weight,
         "pointing": config.point_weight,
         "letters": config.letter_weight,
+        "reads": config.read_weight,
     }
     result = SFTResult(checkpoint=out)
     for step, batch in enumerate(prefetched(config, processor, prefetch)):
@@ -457,6 +487,8 @@ def train_sft(
             aux["position"] = where.loss(batch["input_ids"])
         if binding:
             aux["letters"] = binding.loss(batch["options"])
+        if reader and (value := reader.loss(batch)) is not None:
+            aux["reads"] = value
         for target in targets:
             if (value := target.loss(batch)) is not None:
                 aux[target.key] = value
@@ -477,7 +509,7 @@ def train_sft(
                 model, processor, out / "steps" / str(step + 1), {"stage": "sft", "step": step + 1}
             )
     result.seconds = time.perf_counter() - start
-    for aux in (probe, where, binding, *targets, patch_embedding):
+    for aux in (probe, where, binding, reader, *targets, patch_embedding):
         if aux is not None:
             aux.remove()
     meta = {
