@@ -568,8 +568,8 @@ def _letter_probabilities(checkpoint, batch):
 
 def test_calibration_leaves_the_organism_unsure_of_its_letters_but_keeps_its_choices(tmp_path, organism_processor):
     """A short calibration run (the answer letter smoothed by 0.1) makes the packaged SFT model less
-    sure of its letters (mean top probability 0.88 -> 0.78 on these traces) while it keeps picking
-    the same ones (22 of 24) and as many right ones."""
+    sure of its letters (mean top probability 1.00 -> 0.87 on these traces) while it keeps picking
+    the same ones (24 of 24) and as many right ones."""
     from robustcot.organism.calibrate import CalibrationConfig, calibrate
     from robustcot.organism.model import PACKAGED
 

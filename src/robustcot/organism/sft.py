@@ -107,21 +107,22 @@ class SFTConfig(BaseModel):
     """Decoder layer of the pointing head (the last: the letter it finds goes straight to the output)."""
     point_head: int = Field(0, ge=0)
     """Attention head (within ``point_layer``) that the pointing loss points."""
-    letter_weight: float = Field(0.0, ge=0)
+    letter_weight: float = Field(1.0, ge=0)
     """Weight of the letter-binding loss: a linear probe on each listed option's text names its
     letter (0 turns it off). Without it the pointing head found the concluded option in every seed
     (attention 1.0 on it) and two seeds of five still answered colour questions near chance: the
-    option's token did not carry its letter. With it (1.0) the letter was right in every seed of
-    five, and rows were read wrong in more of them (0.877 after SFT against 0.900), so it is off
-    until a recipe keeps every lookup (docs/organism.md)."""
+    option's token did not carry its letter. With it the letter was right in every seed of five; on
+    its own it lost rows in more seeds, with ``read_weight`` it did not (docs/organism.md)."""
     letter_layer: int = Field(2, ge=0)
     """Decoder layer whose output the letter probe reads: the one the pointing head reads."""
-    read_weight: float = Field(0.0, ge=0)
+    read_weight: float = Field(1.0, ge=0)
     """Weight of the read loss: a linear probe on the output of ``ground_layer``, at each position
-    that predicts a word read from the image, names that word (0 turns it off). The grounding head
-    found its object in every seed (attention 1.0) and the word was still wrong in some: what the
-    head brings back did not say it (docs/organism.md). The probe asks for the word one layer after
-    the lookup, where the next-token loss asks for it only at the end."""
+    that predicts a word read from the image, names that word (0 turns it off). Without it the
+    grounding head found its object in every seed (attention 1.0) and the word was still wrong in
+    some (rows, columns or attributes, depending on the seed and on which kinds share a head): what
+    the head brought back did not say it. The probe asks for the word one layer after the lookup,
+    where the next-token loss asks for it only at the end; with it every row, column and attribute
+    was read right in the two seeds that had lost one (docs/organism.md)."""
     text_warmup_steps: int = Field(300, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
