@@ -122,7 +122,8 @@ class SFTConfig(BaseModel):
     some (rows, columns or attributes, depending on the seed and on which kinds share a head): what
     the head brought back did not say it. The probe asks for the word one layer after the lookup,
     where the next-token loss asks for it only at the end; with it every row, column and attribute
-    was read right in the two seeds that had lost one (docs/organism.md)."""
+    was read right (0.98-1.00) in every seed of five, the two that had lost one included, and base
+    accuracy after SFT went from 0.900 ± 0.071 to 0.964 ± 0.011 (docs/organism.md)."""
     text_warmup_steps: int = Field(300, ge=0)
     """First steps train on the prompts with the image left out (the language warm-up)."""
     focus_families: list[str] = Field(default_factory=list)
@@ -163,9 +164,9 @@ class SFTResult:
     checkpoint: Path
     losses: list[float] = field(default_factory=list)
     probe_losses: list[dict[str, float]] = field(default_factory=list)
-    """Per step: the auxiliary losses it had (``cells``, ``position``, ``grounding`` with images;
-    ``pointing`` and ``letters`` from the first step), to see whether the parts of the lookup are learned before
-    the answers show it."""
+    """Per step: the auxiliary losses it had (``cells``, ``position``, ``grounding``, ``reads`` with
+    images; ``pointing`` and ``letters`` from the first step), to see whether the parts of the
+    lookup are learned before the answers show it."""
     seconds: float = 0.0
 
 
