@@ -155,6 +155,29 @@ def test_number_words_match_counting_options() -> None:
     assert conclusion_letter("I count three apples on the table.", ["2", "3", "4"]) == "B"
 
 
+def test_no_before_a_word_is_the_number_zero() -> None:
+    counts = ["0", "1", "5", "2"]
+    assert conclusion_letter("There are no squares in the image.", counts) == "A"
+    assert conclusion_letter("There are no apples.", ["0 apples", "2 apples"]) == "A"
+    assert conclusion_letter("No, there are 2 squares.", counts) == "D"  # an interjection
+    assert think_conclusion("There are no squares in the image.", ["1", "2"]) is None  # no 0 to name
+    assert conclusion_letter("There are no people.", ["yes", "no"]) == "B"  # "no" is an option
+
+
+def test_every_synthetic_statement_concludes_its_own_option() -> None:
+    """The synthetic benchmark's option statements are its gold thinks and injected thinks; the
+    judge must read each as its option, a count of zero ("There are no squares ...") included."""
+    from robustcot.data.synthetic import synthetic_sample
+
+    samples = [synthetic_sample(i, png=False) for i in range(200)]
+    zeros = 0
+    for sample in samples:
+        for k, statement in enumerate(sample.option_statements):
+            assert think_conclusion(statement, sample.options) == k, (sample.id, statement, sample.options)
+            zeros += statement.startswith("There are no ")
+    assert zeros > 0
+
+
 def test_words_inside_an_option_are_not_cues() -> None:
     options = ["There are 2 people.", "There are no people."]
     assert conclusion_letter("I can see that there are no people in it.", options) == "B"

@@ -69,6 +69,9 @@ _WORD_TO_DIGIT = {w: str(i) for i, w in enumerate(_NUMBER_WORDS)}
 _WORD_RE = re.compile(r"[\w']+")
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|none|neither|nor|cannot)\b|n't\b", re.IGNORECASE)
 _MAX_NUMBER_TOKENS = 3  # spell-out variants grow as 2**k; longer numeric options match digits only
+# "no" as the number zero: "there are no squares" names the option "0" (a quantifier before a word;
+# "No, ..." is an interjection and "no" alone an answer to a yes/no question).
+_NO_AS_ZERO_RE = re.compile(r"no(?=[ \t]+[a-z])")
 
 
 def normalise(text: str) -> str:
@@ -185,15 +188,27 @@ class OptionMatcher:
     n: int
     text_re: re.Pattern[str]
     surfaces: dict[str, tuple[int, bool]]
+    zero: tuple[int, bool] | None = None
+    """The option (index, whole text) that is the number 0, which "no" before a word also names;
+    None without one, or when an option's own text starts with "no"."""
 
     def text_mentions(self, low: str, start: int = 0, end: int | None = None) -> list[TextMention]:
         """Option texts (full or distinctive part) named in lower-cased ``low``, in order."""
+        end = len(low) if end is None else end
         out = []
-        for m in self.text_re.finditer(low, start, len(low) if end is None else end):
+        for m in self.text_re.finditer(low, start, end):
             if is_word_start(low, m.start()):
                 found = self.surfaces.get(m.group()) or self.surfaces.get(normalise(m.group()))
                 if found is not None:  # None when an apostrophe separated two words ("ice'cream")
                     out.append((m.start(), m.end(), *found))
+        if self.zero is not None:
+            zeros = [
+                (m.start(), m.end(), *self.zero)
+                for m in _NO_AS_ZERO_RE.finditer(low, start, end)
+                if is_word_start(low, m.start())
+            ]
+            if zeros:
+                out = sorted(out + zeros)
         return out
 
     def letter_index(self, letter: str) -> int | None:
@@ -240,7 +255,14 @@ def _matcher(options: tuple[str, ...]) -> OptionMatcher:
     spellings = [list(v) for v in {tuple(v) for s in surfaces for v in _spellings(s.split())}]
     alternation = word_trie_pattern(spellings) if spellings else "(?!)"
     text_re = re.compile(f"(?:{alternation})(?![\\w'’])")
-    return OptionMatcher(n=len(options), text_re=text_re, surfaces=surfaces)
+    zero = surfaces.get("0")
+    has_no = any(s.split()[0] == "no" for s in surfaces)
+    return OptionMatcher(
+        n=len(options),
+        text_re=text_re,
+        surfaces=surfaces,
+        zero=None if has_no else zero,
+    )
 
 
 def option_matcher(options: Sequence[str]) -> OptionMatcher:
