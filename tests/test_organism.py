@@ -219,6 +219,14 @@ def test_grounding_points_each_lookup_at_the_image_tokens_it_reads(organism_proc
         assert tok.decode(batch["input_ids"][row][position - 2 : position + 1]) == option
 
 
+def _output_of_layer(model, batch, layer):
+    """The language model's hidden states after decoder layer ``layer`` (what a probe there reads),
+    for a collated batch with or without images."""
+    inputs = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+    out = model.model(**{k: batch[k] for k in inputs if k in batch}, output_hidden_states=True)
+    return out.hidden_states[layer + 1]  # hidden_states[0] is the embeddings
+
+
 def test_letter_probe_names_each_listed_options_letter_from_the_layer_it_reads(organism_processor):
     import torch
     import torch.nn.functional as F
@@ -231,12 +239,7 @@ def test_letter_probe_names_each_listed_options_letter_from_the_layer_it_reads(o
     model = build_model(build_tokenizer(), 0)
     probe = LetterProbe(model, layer=2)
     with torch.no_grad():
-        hidden = model.model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            mm_token_type_ids=batch["mm_token_type_ids"],
-            output_hidden_states=True,
-        ).hidden_states[3]  # after the embeddings and layers 0, 1, 2
+        hidden = _output_of_layer(model, batch, 2)
         row, position, index = batch["options"].unbind(1)
         expected = F.cross_entropy(probe.head(hidden[row, position]), index)
         assert float(probe.loss(batch["options"])) == pytest.approx(float(expected), rel=1e-5)
@@ -264,14 +267,7 @@ def test_read_probe_names_each_read_word_once_per_lookup_from_the_grounding_laye
     model = build_model(build_tokenizer(), 0)
     probe = ReadProbe(model, layer=2)
     with torch.no_grad():
-        hidden = model.model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            mm_token_type_ids=batch["mm_token_type_ids"],
-            pixel_values=batch["pixel_values"],
-            image_grid_thw=batch["image_grid_thw"],
-            output_hidden_states=True,
-        ).hidden_states[3]  # after layers 0, 1, 2
+        hidden = _output_of_layer(model, batch, 2)
         queries = sorted({(r, q) for r, q, _, _ in batch["grounding"].tolist()})
         assert len(queries) < len(batch["grounding"])  # counts: several rows per query, read once
         row, query = torch.tensor(queries).unbind(1)
